@@ -1,0 +1,64 @@
+# pg_realtime: PostgreSQL extension (triggers + listener worker) and the
+# standalone relay executable, built with PGXS.
+#
+#   make && make install          build and install (install needs root)
+#   make installcheck             pg_regress + isolation against a running server
+#   make unit                     C unit tests of the relay modules
+#   test/run.sh                   every test on a throwaway cluster (see README)
+
+EXTENSION = pg_realtime
+MODULE_big = pg_realtime
+
+# src/*.c is the backend side (triggers, worker host); src/relay/*.c is the
+# relay, which never includes postgres.h so that it also links into the
+# standalone executable.
+EXT_SRCS = $(filter-out src/relay_main.c,$(wildcard src/*.c))
+RELAY_SRCS = $(wildcard src/relay/*.c)
+RELAY_OBJS = $(RELAY_SRCS:.c=.o)
+OBJS = $(EXT_SRCS:.c=.o) $(RELAY_OBJS)
+
+DATA = $(wildcard sql/pg_realtime--*.sql)
+PGFILEDESC = "pg_realtime - Appwrite-compatible realtime events"
+
+REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/pg_realtime--%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=pg_realtime
+ISOLATION = $(patsubst specs/%.spec,%,$(wildcard specs/*.spec))
+
+JSONC_CFLAGS := $(shell pkg-config --cflags json-c)
+JSONC_LIBS := $(shell pkg-config --libs json-c)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+
+WARNINGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+PG_CFLAGS = $(WARNINGS) $(EXTRA_CFLAGS)
+PG_CPPFLAGS = -I$(libpq_srcdir) -Isrc -Isrc/relay $(JSONC_CFLAGS)
+SHLIB_LINK = $(libpq) $(JSONC_LIBS)
+EXTRA_CLEAN = pg_realtime_relay src/relay_main.o test/unit/*_test test/unit/*.o test/fuzz/*_fuzz
+
+include $(PGXS)
+
+# the standalone relay: same relay objects, a different host
+all: pg_realtime_relay
+
+pg_realtime_relay: src/relay_main.o $(RELAY_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -L$(libdir) -lpq $(JSONC_LIBS) $(EXTRA_LDFLAGS)
+
+install: install-relay
+install-relay: pg_realtime_relay
+	$(INSTALL_PROGRAM) pg_realtime_relay '$(DESTDIR)$(bindir)/pg_realtime_relay'
+
+# C unit tests of the relay modules (no server needed)
+UNIT_SRCS = $(wildcard test/unit/*_test.c)
+UNIT_BINS = $(UNIT_SRCS:.c=)
+
+test/unit/%_test: test/unit/%_test.c test/unit/unit.o $(RELAY_OBJS)
+	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ $^ $(JSONC_LIBS) -L$(libdir) -lpq
+
+test/unit/unit.o: test/unit/unit.c test/unit/unit.h
+	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
+
+unit: $(UNIT_BINS)
+	@test/unit/run.sh $(UNIT_BINS)
+
+.PHONY: unit install-relay

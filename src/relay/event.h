@@ -1,0 +1,86 @@
+/*
+ * event.h - one row-change event as the relay delivers it
+ *
+ * A NOTIFY payload from the trigger (format in README "Event format") is
+ * parsed once, expanded once into Appwrite's 42 event names and 16 channels
+ * (PROTOCOL.md sections 4-5), and serialized once into the body of the
+ * "event" message.  Every connection that gets the event shares these bytes;
+ * only its own "subscriptions" list is written between body and
+ * EVENT_BODY_SUFFIX.  Events are reference counted: the output queue of each
+ * connection holds a reference until the bytes are written.
+ */
+#ifndef RELAY_EVENT_H
+#define RELAY_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+
+#define EVENT_NAME_COUNT 42
+#define EVENT_CHANNEL_COUNT 16
+#define EVENT_BODY_SUFFIX "]}}"
+#define EVENT_BODY_SUFFIX_LEN 3
+
+typedef struct RelayEvent
+{
+	int			refcount;
+	uint64_t	id;				/* relay-assigned, increasing; SSE "id:" */
+	char	   *database_id;
+	char	   *collection_id;
+	char	   *document_id;
+	char	   *action;			/* create, update or delete */
+	char	   *channels[EVENT_CHANNEL_COUNT];
+	uint32_t	channel_hash[EVENT_CHANNEL_COUNT];	/* event_channel_hash() */
+	int			nroles;
+	char	  **roles;			/* read roles: "any", "user:u1", ... */
+	struct json_object *payload;	/* the row, for query matching */
+
+	/*
+	 * '{"type":"event","data":{"events":[...],"channels":[...],"timestamp":
+	 * "...","payload":{...},"subscriptions":[' -- the frame body up to the
+	 * per-connection list.
+	 */
+	char	   *body;
+	size_t		body_len;
+} RelayEvent;
+
+typedef enum EventNotifyKind
+{
+	EVENT_NOTIFY_INLINE,		/* *event set */
+	EVENT_NOTIFY_LARGE,			/* *large_id set: fetch realtime.large_events */
+	EVENT_NOTIFY_INVALID		/* *error set (static string) */
+} EventNotifyKind;
+
+/*
+ * Parse a NOTIFY payload (or the text fetched from realtime.large_events for
+ * a large one).  On EVENT_NOTIFY_INLINE the event has refcount 1 and id 0 (the
+ * caller numbers it).  timestamp is the ISO 8601 string to put in the event's
+ * "timestamp" (Appwrite style, e.g. 2026-05-01T10:00:00.123+00:00).
+ */
+extern EventNotifyKind event_parse_notify(const char *text, size_t len, const char *timestamp,
+										  RelayEvent **event, int64_t *large_id,
+										  const char **error);
+
+extern void event_retain(RelayEvent *ev);
+extern void event_release(RelayEvent *ev);
+
+/* The 42 names of PROTOCOL.md section 4, in vectors.json order (legacy). */
+extern int	event_expand_names(const char *db, const char *col, const char *doc,
+							   const char *action, char **out /* [EVENT_NAME_COUNT] */ );
+
+/* The 16 channels of PROTOCOL.md section 5, in order. */
+extern int	event_expand_channels(const char *db, const char *col, const char *doc,
+								  const char *action, char **out /* [EVENT_CHANNEL_COUNT] */ );
+
+/* Hash used to compare subscription channels with event channels quickly. */
+extern uint32_t event_channel_hash(const char *s, size_t len);
+
+/* True if the event has a channel equal to s. */
+extern bool event_has_channel(const RelayEvent *ev, const char *s, size_t len, uint32_t hash);
+
+/* Appwrite-style timestamp of now (UTC, milliseconds): 29 chars + NUL. */
+extern void event_format_now(char out[32]);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * protocol.h - Appwrite realtime protocol state of one connection
+ *
+ * Transport-independent: the client module hands over the request URL and
+ * each inbound text message; the protocol module answers with whole JSON
+ * messages through a callback and decides which events the connection gets.
+ * See PROTOCOL.md sections 1-3 and 5-7.
+ */
+#ifndef RELAY_PROTOCOL_H
+#define RELAY_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+struct RelayEvent;
+struct Subscription;
+
+typedef struct ProtoLimits
+{
+	int			max_subscriptions;	/* per connection; beyond: error 1013 */
+	int			max_channels;	/* per subscription */
+	int			max_queries;	/* per subscription */
+	const char *project;		/* expected project id, or NULL/"" for any */
+} ProtoLimits;
+
+typedef struct ProtoSession
+{
+	const ProtoLimits *limits;
+	struct Subscription *subs;	/* list, in creation order */
+	int			nsubs;
+	uint32_t	next_auto_id;	/* for server-made ids */
+	bool		authenticated;	/* always false until auth issue */
+	int			nroles;
+	char	  **roles;			/* guest: {"guests"} */
+} ProtoSession;
+
+/* Send one complete JSON message (one WebSocket text frame / SSE record). */
+typedef void (*ProtoSendFn) (void *arg, const char *json, size_t len);
+
+typedef enum ProtoResult
+{
+	PROTO_OK,
+	PROTO_CLOSE_POLICY			/* 1008 error already sent; close with 1008 */
+} ProtoResult;
+
+extern void proto_session_init(ProtoSession *s, const ProtoLimits *limits);
+extern void proto_session_free(ProtoSession *s);
+
+/*
+ * Handle the upgrade URL's query string: project check, jwt (error 1003 for
+ * now), channels in every spelling (PROTOCOL.md 1), SDK v23/24 per-slot URL
+ * queries.  Sends "connected" (and any error) via send.  Returns
+ * PROTO_CLOSE_POLICY when the connection must be refused (bad project,
+ * invalid channel or query); the 1008 error has then been sent.
+ */
+extern ProtoResult proto_open(ProtoSession *s, HttpSlice query, ProtoSendFn send, void *arg);
+
+/*
+ * Same URL handling for an SSE stream: no "connected" message, but the
+ * channels must be non-empty.  On failure sets *error (static) and returns
+ * false; the caller answers 400.
+ */
+extern bool proto_open_sse(ProtoSession *s, HttpSlice query, const char **error);
+
+/* One inbound text message (ping, subscribe, unsubscribe, authentication). */
+extern ProtoResult proto_handle_message(ProtoSession *s, const char *text, size_t len,
+										ProtoSendFn send, void *arg);
+
+/*
+ * Decide delivery (PROTOCOL.md 6 for guests, 5, 7): if the connection may
+ * read the event and any subscription matches, append the matching ids as
+ * JSON strings separated by commas ("\"s0\",\"s3\"") to out and return their
+ * count; else return 0 and leave out unchanged.
+ */
+extern int	proto_match_event(const ProtoSession *s, const struct RelayEvent *ev, Buf *out);
+
+/* {"type":"error","data":{"code":code,"message":msg}} */
+extern void proto_error_json(Buf *out, int code, const char *message);
+
+#endif

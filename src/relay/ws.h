@@ -1,0 +1,85 @@
+/*
+ * ws.h - RFC 6455 WebSocket framing: handshake key, frame parsing, encoding
+ *
+ * The parser is incremental and allocation-free: ws_parse_frame() looks at the
+ * bytes received so far and, when a whole frame is there, returns its header
+ * and unmasks the payload in place.  Message reassembly (fragmentation) and
+ * the size limit live in the caller through WsMessage helpers below.
+ */
+#ifndef RELAY_WS_H
+#define RELAY_WS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define WS_OP_CONT	0x0
+#define WS_OP_TEXT	0x1
+#define WS_OP_BINARY 0x2
+#define WS_OP_CLOSE 0x8
+#define WS_OP_PING	0x9
+#define WS_OP_PONG	0xA
+
+/* close codes used by the relay */
+#define WS_CLOSE_NORMAL 1000
+#define WS_CLOSE_GOING_AWAY 1001
+#define WS_CLOSE_PROTOCOL_ERROR 1002
+#define WS_CLOSE_UNSUPPORTED 1003
+#define WS_CLOSE_INVALID_DATA 1007
+#define WS_CLOSE_POLICY 1008
+#define WS_CLOSE_TOO_BIG 1009
+#define WS_CLOSE_INTERNAL 1011
+
+#define WS_ACCEPT_LEN 28		/* base64 of a SHA-1 digest */
+
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key; out gets 28 chars + NUL. */
+extern void ws_accept_key(const char *key, size_t keylen, char out[WS_ACCEPT_LEN + 1]);
+
+typedef struct WsFrame
+{
+	bool		fin;
+	uint8_t		opcode;
+	bool		masked;
+	size_t		header_len;		/* bytes before the payload */
+	uint64_t	payload_len;
+	unsigned char *payload;		/* points into the input, unmasked */
+} WsFrame;
+
+typedef enum WsParseResult
+{
+	WS_PARSE_OK,				/* frame complete: consume header_len + payload_len */
+	WS_PARSE_INCOMPLETE,		/* need more bytes */
+	WS_PARSE_PROTOCOL_ERROR,	/* RSV bits, unknown opcode, bad control frame,
+								 * non-minimal length, unmasked client frame */
+	WS_PARSE_TOO_BIG			/* payload_len > max_payload */
+} WsParseResult;
+
+/*
+ * Parse one client frame at buf[0..len).  Client frames must be masked
+ * (RFC 6455 5.1) unless require_mask is false.  Control frames must be final
+ * and at most 125 bytes.  On WS_PARSE_OK the payload is unmasked in place.
+ */
+extern WsParseResult ws_parse_frame(unsigned char *buf, size_t len, uint64_t max_payload,
+									bool require_mask, WsFrame *frame);
+
+/*
+ * Write a server (unmasked, final) frame header for a payload of len bytes
+ * into out (at least 10 bytes); returns the header length.
+ */
+extern size_t ws_frame_header(unsigned char *out, uint8_t opcode, uint64_t len);
+
+/* Append a whole unmasked server frame to b. */
+extern void ws_append_frame(Buf *b, uint8_t opcode, const void *payload, size_t len);
+
+/* Append a close frame with code and reason (reason truncated to fit 125). */
+extern void ws_append_close(Buf *b, uint16_t code, const char *reason);
+
+/*
+ * Validate a close frame payload (RFC 6455 5.5.1/7.4): empty, or a 2-byte
+ * valid code followed by UTF-8.  Sets *code (1005 when empty).
+ */
+extern bool ws_parse_close_payload(const unsigned char *p, size_t len, uint16_t *code);
+
+#endif
