@@ -31,8 +31,12 @@ typedef struct RelayEvent
 	char	   *collection_id;
 	char	   *document_id;
 	char	   *action;			/* create, update or delete */
-	char	   *channels[EVENT_CHANNEL_COUNT];
+	char	   *channels[EVENT_CHANNEL_COUNT];	/* one block: free channels[0] */
 	uint32_t	channel_hash[EVENT_CHANNEL_COUNT];	/* event_channel_hash() */
+	uint32_t	channel_len[EVENT_CHANNEL_COUNT];
+	uint64_t	channel_bloom;	/* OR of EVENT_CHANNEL_BLOOM_BIT(channel_hash) */
+	bool		read_any;		/* roles contain "any" */
+	bool		read_guests;	/* roles contain "guests" */
 	int			nroles;
 	char	  **roles;			/* read roles: "any", "user:u1", ... */
 	struct json_object *payload;	/* the row, for query matching */
@@ -76,6 +80,12 @@ extern int	event_expand_channels(const char *db, const char *col, const char *do
 
 /* Hash used to compare subscription channels with event channels quickly. */
 extern uint32_t event_channel_hash(const char *s, size_t len);
+
+/*
+ * One bit of a 64-bit Bloom filter per channel hash: a subscription channel
+ * whose bit is not in ev->channel_bloom cannot be one of the event's.
+ */
+#define EVENT_CHANNEL_BLOOM_BIT(hash) ((uint64_t) 1 << ((hash) >> 26))
 
 /* True if the event has a channel equal to s. */
 extern bool event_has_channel(const RelayEvent *ev, const char *s, size_t len, uint32_t hash);

@@ -1,0 +1,501 @@
+/*
+ * event.c - parse a trigger notification into a shareable, pre-serialized event
+ *
+ * Everything that is the same for every receiver is done here once per
+ * event: validation, the 42 Appwrite event names, the 16 channels with their
+ * hashes, and the JSON frame body up to the per-connection "subscriptions".
+ */
+#include "event.h"
+#include "buf.h"
+#include "jsontext.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json.h>
+
+/*
+ * Wildcard combinations in Appwrite's order (vectors.json, legacy): bit 0
+ * replaces the database id by '*', bit 1 the collection id, bit 2 the
+ * document id.  Each level starts with the plain name and the all-wildcard
+ * name.
+ */
+static const uint8_t document_masks[] = {0, 7, 2, 3, 1, 4, 5, 6};
+static const uint8_t collection_masks[] = {0, 3, 2, 1};
+static const uint8_t database_masks[] = {0, 1};
+
+typedef void (*NameSink) (void *arg, const char *s, size_t len);
+
+/* Append id, or '*' when wild. */
+static void
+append_part(Buf *b, const char *id, bool wild)
+{
+	if (wild)
+		buf_append_char(b, '*');
+	else
+		buf_append_str(b, id);
+}
+
+/*
+ * Produce the 42 event names of PROTOCOL.md section 4 in order, handing each
+ * to sink.  Levels: 0 document + action, 1 document, 2 collection, 3
+ * database; every name of levels 0-2 is followed by its tables/rows twin.
+ */
+static void
+expand_names(const char *db, const char *col, const char *doc, const char *action,
+			 NameSink sink, void *arg)
+{
+	Buf			b = BUF_INIT;
+
+	for (int level = 0; level < 4; level++)
+	{
+		const uint8_t *masks;
+		int			nmasks;
+
+		if (level <= 1)
+		{
+			masks = document_masks;
+			nmasks = (int) sizeof(document_masks);
+		}
+		else if (level == 2)
+		{
+			masks = collection_masks;
+			nmasks = (int) sizeof(collection_masks);
+		}
+		else
+		{
+			masks = database_masks;
+			nmasks = (int) sizeof(database_masks);
+		}
+
+		for (int m = 0; m < nmasks; m++)
+		{
+			for (int twin = 0; twin <= (level < 3 ? 1 : 0); twin++)
+			{
+				buf_reset(&b);
+				buf_append_str(&b, "databases.");
+				append_part(&b, db, masks[m] & 1);
+				if (level < 3)
+				{
+					buf_append_str(&b, twin ? ".tables." : ".collections.");
+					append_part(&b, col, masks[m] & 2);
+				}
+				if (level < 2)
+				{
+					buf_append_str(&b, twin ? ".rows." : ".documents.");
+					append_part(&b, doc, masks[m] & 4);
+				}
+				if (level == 0)
+				{
+					buf_append_char(&b, '.');
+					buf_append_str(&b, action);
+				}
+				sink(arg, b.data, b.len);
+			}
+		}
+	}
+	buf_free(&b);
+}
+
+/* Produce the 16 channels of PROTOCOL.md section 5 in order. */
+static void
+expand_channels(const char *db, const char *col, const char *doc, const char *action,
+				NameSink sink, void *arg)
+{
+	Buf			b = BUF_INIT;
+
+	for (int with_action = 0; with_action <= 1; with_action++)
+	{
+		for (int i = 0; i < EVENT_CHANNEL_COUNT / 2; i++)
+		{
+			buf_reset(&b);
+			switch (i)
+			{
+				case 0:
+					buf_append_str(&b, "documents");
+					break;
+				case 1:
+				case 2:
+					buf_printf(&b, "databases.%s.collections.%s.documents", db, col);
+					break;
+				case 3:
+					buf_append_str(&b, "rows");
+					break;
+				case 4:
+				case 5:
+					buf_printf(&b, "databases.%s.tables.%s.rows", db, col);
+					break;
+				default:
+					buf_printf(&b, "tablesdb.%s.tables.%s.rows", db, col);
+					break;
+			}
+			/* the second of each pair names the document */
+			if (i == 2 || i == 5 || i == 7)
+			{
+				buf_append_char(&b, '.');
+				buf_append_str(&b, doc);
+			}
+			if (with_action)
+			{
+				buf_append_char(&b, '.');
+				buf_append_str(&b, action);
+			}
+			sink(arg, b.data, b.len);
+		}
+	}
+	buf_free(&b);
+}
+
+typedef struct StrListSink
+{
+	char	  **out;
+	int			n;
+} StrListSink;
+
+static void
+strlist_sink(void *arg, const char *s, size_t len)
+{
+	StrListSink *l = arg;
+
+	l->out[l->n++] = relay_strndup(s, len);
+}
+
+/* The 42 names in vectors.json order; each out[i] is malloc'd. */
+int
+event_expand_names(const char *db, const char *col, const char *doc, const char *action,
+				   char **out)
+{
+	StrListSink l = {out, 0};
+
+	expand_names(db, col, doc, action, strlist_sink, &l);
+	return l.n;
+}
+
+/* The 16 channels in order; each out[i] is malloc'd. */
+int
+event_expand_channels(const char *db, const char *col, const char *doc, const char *action,
+					  char **out)
+{
+	StrListSink l = {out, 0};
+
+	expand_channels(db, col, doc, action, strlist_sink, &l);
+	return l.n;
+}
+
+/* FNV-1a, 32 bits: cheap and spreads the similar channel names well. */
+uint32_t
+event_channel_hash(const char *s, size_t len)
+{
+	uint32_t	h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		h ^= (unsigned char) s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* True if the event has a channel equal to s; hash is event_channel_hash(s). */
+bool
+event_has_channel(const RelayEvent *ev, const char *s, size_t len, uint32_t hash)
+{
+	if ((ev->channel_bloom & EVENT_CHANNEL_BLOOM_BIT(hash)) == 0)
+		return false;
+	for (int i = 0; i < EVENT_CHANNEL_COUNT; i++)
+	{
+		if (ev->channel_hash[i] == hash && ev->channel_len[i] == len &&
+			memcmp(ev->channels[i], s, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Now as 2026-05-01T10:00:00.123+00:00 (what Appwrite's DateTime::formatTz gives). */
+void
+event_format_now(char out[32])
+{
+	struct timespec ts;
+	struct tm	tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld+00:00",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+void
+event_retain(RelayEvent *ev)
+{
+	ev->refcount++;
+}
+
+/* Drop one reference; the last one frees the event and everything it owns. */
+void
+event_release(RelayEvent *ev)
+{
+	if (ev == NULL || --ev->refcount > 0)
+		return;
+	free(ev->database_id);
+	free(ev->collection_id);
+	free(ev->document_id);
+	free(ev->action);
+	free(ev->channels[0]);
+	for (int i = 0; i < ev->nroles; i++)
+		free(ev->roles[i]);
+	free(ev->roles);
+	if (ev->payload)
+		json_object_put(ev->payload);
+	free(ev->body);
+	free(ev);
+}
+
+/*
+ * The string member key of obj if it is a non-empty string without NUL
+ * bytes, else NULL.
+ */
+static const char *
+get_id(struct json_object *obj, const char *key)
+{
+	struct json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	if (s[0] == '\0' || strlen(s) != (size_t) json_object_get_string_len(v))
+		return NULL;
+	return s;
+}
+
+typedef struct BodySink
+{
+	Buf		   *b;
+	int			n;
+} BodySink;
+
+static void
+body_sink(void *arg, const char *s, size_t len)
+{
+	BodySink   *bs = arg;
+
+	if (bs->n++ > 0)
+		buf_append_char(bs->b, ',');
+	buf_append_json_string(bs->b, s, len);
+}
+
+typedef struct ChannelBlockSink
+{
+	Buf		   *b;
+	size_t		offset[EVENT_CHANNEL_COUNT];
+	int			n;
+} ChannelBlockSink;
+
+static void
+channel_block_sink(void *arg, const char *s, size_t len)
+{
+	ChannelBlockSink *cs = arg;
+
+	cs->offset[cs->n++] = cs->b->len;
+	buf_append(cs->b, s, len);
+	buf_append_char(cs->b, '\0');
+}
+
+/* Build the event from validated fields; the payload text is copied as is. */
+static RelayEvent *
+event_build(const char *db, const char *col, const char *doc,
+			const char *action, struct json_object *read, struct json_object *payload,
+			const char *payload_text, size_t payload_len, const char *timestamp)
+{
+	RelayEvent *ev = relay_calloc(1, sizeof(RelayEvent));
+	Buf			block = BUF_INIT;
+	Buf			body = BUF_INIT;
+	ChannelBlockSink cs;
+	BodySink	bs;
+	char	   *base;
+
+	ev->refcount = 1;
+	ev->database_id = relay_strdup(db);
+	ev->collection_id = relay_strdup(col);
+	ev->document_id = relay_strdup(doc);
+	ev->action = relay_strdup(action);
+
+	/* all 16 channels in one allocation */
+	cs.b = &block;
+	cs.n = 0;
+	expand_channels(db, col, doc, action, channel_block_sink, &cs);
+	base = buf_steal(&block, NULL);
+	for (int i = 0; i < EVENT_CHANNEL_COUNT; i++)
+	{
+		ev->channels[i] = base + cs.offset[i];
+		ev->channel_len[i] = (uint32_t) strlen(ev->channels[i]);
+		ev->channel_hash[i] = event_channel_hash(ev->channels[i], ev->channel_len[i]);
+		ev->channel_bloom |= EVENT_CHANNEL_BLOOM_BIT(ev->channel_hash[i]);
+	}
+
+	ev->nroles = (int) json_object_array_length(read);
+	ev->roles = relay_malloc(sizeof(char *) * (ev->nroles ? ev->nroles : 1));
+	for (int i = 0; i < ev->nroles; i++)
+	{
+		const char *role = json_object_get_string(json_object_array_get_idx(read, i));
+
+		ev->roles[i] = relay_strdup(role);
+		if (strcmp(role, "any") == 0)
+			ev->read_any = true;
+		else if (strcmp(role, "guests") == 0)
+			ev->read_guests = true;
+	}
+	ev->payload = json_object_get(payload);
+
+	buf_reserve(&body, payload_len + 4096);
+	buf_append_str(&body, "{\"type\":\"event\",\"data\":{\"events\":[");
+	bs.b = &body;
+	bs.n = 0;
+	expand_names(db, col, doc, action, body_sink, &bs);
+	buf_append_str(&body, "],\"channels\":[");
+	bs.n = 0;
+	for (int i = 0; i < EVENT_CHANNEL_COUNT; i++)
+		body_sink(&bs, ev->channels[i], ev->channel_len[i]);
+	buf_append_str(&body, "],\"timestamp\":");
+	buf_append_json_string(&body, timestamp, strlen(timestamp));
+	buf_append_str(&body, ",\"payload\":");
+	buf_append(&body, payload_text, payload_len);
+	buf_append_str(&body, ",\"subscriptions\":[");
+	ev->body = buf_steal(&body, &ev->body_len);
+	return ev;
+}
+
+/*
+ * Parse a notification from the trigger (README "Event format"): either an
+ * inline event or a pointer to a large one.  Field order does not matter;
+ * "changed" and "seq" are not used.
+ */
+EventNotifyKind
+event_parse_notify(const char *text, size_t len, const char *timestamp, RelayEvent **event,
+				   int64_t *large_id, const char **error)
+{
+	struct json_object *root;
+	struct json_object *v;
+	struct json_object *read;
+	struct json_object *payload;
+	const char *action;
+	const char *db;
+	const char *col;
+	const char *doc;
+	size_t		payload_start;
+	size_t		payload_len;
+	char		now[32];
+
+	*event = NULL;
+	*error = NULL;
+	root = jsontext_parse(text, len);
+	if (root == NULL || !json_object_is_type(root, json_type_object))
+	{
+		*error = "notification is not a JSON object";
+		goto invalid;
+	}
+	if (!json_object_object_get_ex(root, "v", &v) || !json_object_is_type(v, json_type_int))
+	{
+		*error = "notification has no integer \"v\"";
+		goto invalid;
+	}
+	if (json_object_get_int64(v) != 1)
+	{
+		*error = "unsupported notification version \"v\"";
+		goto invalid;
+	}
+	if (!json_object_object_get_ex(root, "event", &v) || !json_object_is_type(v, json_type_string))
+	{
+		*error = "notification has no string \"event\"";
+		goto invalid;
+	}
+	action = get_id(root, "action");
+	if (action == NULL ||
+		(strcmp(action, "create") != 0 && strcmp(action, "update") != 0 &&
+		 strcmp(action, "delete") != 0))
+	{
+		*error = "notification \"action\" is not create, update or delete";
+		goto invalid;
+	}
+	if ((db = get_id(root, "databaseId")) == NULL)
+	{
+		*error = "notification \"databaseId\" is not a non-empty string";
+		goto invalid;
+	}
+	if ((col = get_id(root, "collectionId")) == NULL)
+	{
+		*error = "notification \"collectionId\" is not a non-empty string";
+		goto invalid;
+	}
+	if ((doc = get_id(root, "documentId")) == NULL)
+	{
+		*error = "notification \"documentId\" is not a non-empty string";
+		goto invalid;
+	}
+
+	if (json_object_object_get_ex(root, "large", &v))
+	{
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0)
+		{
+			*error = "notification \"large\" is not a positive integer";
+			goto invalid;
+		}
+		*large_id = json_object_get_int64(v);
+		json_object_put(root);
+		return EVENT_NOTIFY_LARGE;
+	}
+
+	if (!json_object_object_get_ex(root, "read", &read) ||
+		!json_object_is_type(read, json_type_array))
+	{
+		*error = "notification \"read\" is not an array";
+		goto invalid;
+	}
+	for (size_t i = 0; i < json_object_array_length(read); i++)
+	{
+		struct json_object *r = json_object_array_get_idx(read, i);
+
+		if (!json_object_is_type(r, json_type_string) ||
+			strlen(json_object_get_string(r)) != (size_t) json_object_get_string_len(r))
+		{
+			*error = "notification \"read\" has a role that is not a string";
+			goto invalid;
+		}
+	}
+	if (json_object_object_get_ex(root, "changed", &v) &&
+		!json_object_is_type(v, json_type_array))
+	{
+		*error = "notification \"changed\" is not an array";
+		goto invalid;
+	}
+	if (!json_object_object_get_ex(root, "payload", &payload) ||
+		!json_object_is_type(payload, json_type_object))
+	{
+		*error = "notification \"payload\" is not an object";
+		goto invalid;
+	}
+	if (!jsontext_find_member(text, len, "payload", &payload_start, &payload_len))
+	{
+		/* json-c found it under an escaped key spelling; we copy raw bytes */
+		*error = "notification \"payload\" key is escaped";
+		goto invalid;
+	}
+
+	if (timestamp == NULL)
+	{
+		event_format_now(now);
+		timestamp = now;
+	}
+	*event = event_build(db, col, doc, action, read, payload,
+						 text + payload_start, payload_len, timestamp);
+	json_object_put(root);
+	return EVENT_NOTIFY_INLINE;
+
+invalid:
+	if (root)
+		json_object_put(root);
+	return EVENT_NOTIFY_INVALID;
+}

@@ -1,0 +1,37 @@
+/*
+ * jsontext.h - strict JSON parsing of text that is not NUL-terminated
+ *
+ * The relay parses JSON from two untrusted sources: NOTIFY payloads and
+ * client messages.  Both go through jsontext_parse(), which is strict (no
+ * json-c extensions, valid UTF-8, nothing after the value but whitespace),
+ * so that text copied verbatim from a notification into a frame is JSON any
+ * client accepts.
+ */
+#ifndef RELAY_JSONTEXT_H
+#define RELAY_JSONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct json_object;
+
+/*
+ * Parse text[0..len) as exactly one JSON value.  Returns a new reference
+ * (release with json_object_put), or NULL for invalid input.  A literal
+ * "null" document also yields NULL; callers want objects anyway.
+ */
+extern struct json_object *jsontext_parse(const char *text, size_t len);
+
+/* True if text[0..len) is exactly one RFC 8259 JSON value (syntax only). */
+extern bool jsontext_is_strict(const char *text, size_t len);
+
+/*
+ * Find the value of key in the top-level object of text[0..len), which must
+ * already be known to be valid JSON (e.g. jsontext_parse() succeeded).  If
+ * the key occurs more than once the last occurrence wins, as in json-c.
+ * Sets *start and *vlen to the value's bytes and returns true if found.
+ */
+extern bool jsontext_find_member(const char *text, size_t len, const char *key,
+								 size_t *start, size_t *vlen);
+
+#endif
