@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #define HTTP_MAX_HEADERS 64
+#define HTTP_MAX_CHANNEL_LEN 2048	/* longest channel value, percent-encoded */
 
 typedef struct HttpSlice
 {
@@ -47,7 +48,14 @@ typedef enum HttpParseResult
 	HTTP_PARSE_TOO_LARGE		/* head longer than max_head: answer 431 */
 } HttpParseResult;
 
-/* Parse the request head in buf[0..len). */
+/*
+ * Parse the request head in buf[0..len).  HTTP_PARSE_ERROR covers every
+ * syntax error of RFC 9112 (bare LF or CR, obs-fold, whitespace before a
+ * colon, control characters or NUL, a bad method/target/version) and an
+ * HTTP/1.1 request without exactly one Host; it is returned as soon as the
+ * offending byte has arrived.  More than HTTP_MAX_HEADERS fields is
+ * HTTP_PARSE_TOO_LARGE.  See http.c for the details.
+ */
 extern HttpParseResult http_parse_request(const char *buf, size_t len, size_t max_head,
 										  HttpRequest *req);
 
@@ -64,15 +72,24 @@ extern bool http_header_has_token(const HttpRequest *req, const char *name, cons
  * http_query_param: first value of a plain parameter such as "project".
  * http_query_channels: calls cb for every channel parameter in any of the
  * spellings PROTOCOL.md section 1 lists: channels[]=x, channels[0]=x,
- * channels%5B%5D=x, channels%5B0%5D=x.  Returns false (and stops) if a value
- * is not valid percent-encoding or cb returns false.
+ * channels%5B%5D=x, channels%5B0%5D=x (and plain channels=x).  Returns false
+ * (and stops) if a value is not valid percent-encoding or cb returns false.
+ *
+ * "Valid" here is strict: "%" must be followed by two hex digits, "%00" is
+ * refused (no parameter may hold NUL), decoded values must be UTF-8, and a
+ * channel value may be at most HTTP_MAX_CHANNEL_LEN bytes encoded.  Values
+ * handed out are NUL-terminated.  http_query_param returns false both when
+ * the parameter is absent and when its value is invalid or does not fit.
  */
 extern bool http_query_param(HttpSlice query, const char *name, char *out, size_t outsz,
 							 size_t *outlen);
 typedef bool (*HttpChannelCallback) (void *arg, const char *channel, size_t len);
 extern bool http_query_channels(HttpSlice query, HttpChannelCallback cb, void *arg);
 
-/* Percent-decode src into dst (capacity >= srclen + 1); false if malformed. */
+/*
+ * Percent-decode src into dst (capacity >= srclen + 1, NUL-terminated);
+ * false if malformed ("%" without two hex digits, or "%00").
+ */
 extern bool http_percent_decode(const char *src, size_t srclen, char *dst, size_t *dstlen,
 								bool plus_is_space);
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 #define WS_OP_CONT	0x0
 #define WS_OP_TEXT	0x1
@@ -59,7 +60,12 @@ typedef enum WsParseResult
 /*
  * Parse one client frame at buf[0..len).  Client frames must be masked
  * (RFC 6455 5.1) unless require_mask is false.  Control frames must be final
- * and at most 125 bytes.  On WS_PARSE_OK the payload is unmasked in place.
+ * and at most 125 bytes.  On WS_PARSE_OK the payload is unmasked in place, so
+ * the caller must consume the frame before parsing again.  Errors are found
+ * as early as the bytes allow (a bad first byte fails on its own), and
+ * WS_PARSE_TOO_BIG is returned as soon as the length is known, before the
+ * payload arrives.  Extensions are never negotiated, so any RSV bit is an
+ * error.  The parser does not track fragmentation: see WsMessage.
  */
 extern WsParseResult ws_parse_frame(unsigned char *buf, size_t len, uint64_t max_payload,
 									bool require_mask, WsFrame *frame);
@@ -81,5 +87,39 @@ extern void ws_append_close(Buf *b, uint16_t code, const char *reason);
  * valid code followed by UTF-8.  Sets *code (1005 when empty).
  */
 extern bool ws_parse_close_payload(const unsigned char *p, size_t len, uint16_t *code);
+
+/* True for a close code a peer may send (1000-1003, 1007-1014, 3000-4999). */
+extern bool ws_close_code_valid(uint16_t code);
+
+/*
+ * Message reassembly (RFC 6455 5.4): feed every data frame (text, binary,
+ * continuation) that ws_parse_frame returned, in order; control frames go
+ * elsewhere, and may arrive between fragments.  Text is UTF-8-checked per
+ * fragment so an invalid message fails at the first bad byte (RFC 6455 8.1).
+ */
+typedef struct WsMessage
+{
+	bool		in_progress;	/* a fragmented message awaits continuations */
+	uint8_t		opcode;			/* WS_OP_TEXT or WS_OP_BINARY */
+	uint32_t	utf8_state;		/* validation state across fragments */
+	Buf			data;			/* the payload so far */
+} WsMessage;
+
+#define WS_MESSAGE_INIT {false, 0, UTF8_ACCEPT, BUF_INIT}
+
+typedef enum WsMessageResult
+{
+	WS_MESSAGE_PARTIAL,			/* fragment stored, more to come */
+	WS_MESSAGE_COMPLETE,		/* opcode and data hold a whole message, valid
+								 * until the next ws_message_add */
+	WS_MESSAGE_PROTOCOL_ERROR,	/* continuation with nothing to continue, new
+								 * message inside a fragmented one, or a
+								 * control frame: close 1002 */
+	WS_MESSAGE_INVALID_UTF8,	/* text that is not UTF-8: close 1007 */
+	WS_MESSAGE_TOO_BIG			/* message over max_len: close 1009 */
+} WsMessageResult;
+
+extern WsMessageResult ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len);
+extern void ws_message_free(WsMessage *msg);
 
 #endif
