@@ -1,0 +1,751 @@
+/*
+ * relay.c - the relay: listening sockets, fan-out, deadlines, shutdown
+ *
+ * One loop turn: wait (until the nearest deadline at most), dispatch ready
+ * descriptors, fire due deadlines, flush the clients that got output, free
+ * the clients that died.  Deadlines live in four lists, one per client
+ * state, each ordered by its base time because every member shares the
+ * list's timeout: the nearest deadline is always a list head, so timers cost
+ * O(1) and the wait needs no periodic tick.
+ */
+#include "relay_int.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RELAY_SIG_SHUTDOWN 'T'
+#define RELAY_SIG_RELOAD 'H'
+#define RELAY_ACCEPT_BATCH 64
+#define RELAY_SHUTDOWN_GRACE_MS 2000
+
+void
+relay_config_defaults(RelayConfig *config)
+{
+	memset(config, 0, sizeof(*config));
+	config->listen_addresses = relay_strdup("localhost");
+	config->port = 8787;
+	config->channel = relay_strdup("pg_realtime");
+	config->project = relay_strdup("");
+	config->allowed_origins = relay_strdup("");
+	config->max_connections = 10000;
+	config->max_client_output_kb = 1024;
+	config->max_message_bytes = 64000;
+	config->max_head_bytes = 8192;
+	config->max_subscriptions = 100;
+	config->idle_timeout_ms = 60000;
+	config->handshake_timeout_ms = 10000;
+	config->sse_keepalive_ms = 15000;
+	config->reconnect_max_ms = 10000;
+	config->purge_interval_ms = 0;
+	config->large_event_retention = relay_strdup("1 hour");
+	config->replay_events = 1024;
+}
+
+void
+relay_config_free(RelayConfig *config)
+{
+	free(config->listen_addresses);
+	free(config->channel);
+	free(config->project);
+	free(config->allowed_origins);
+	free(config->large_event_retention);
+	for (int i = 0; i < config->nconninfo; i++)
+		free(config->conninfo[i]);
+	free(config->conninfo);
+	memset(config, 0, sizeof(*config));
+}
+
+static void
+relay_config_copy(RelayConfig *dst, const RelayConfig *src)
+{
+	*dst = *src;
+	dst->listen_addresses = relay_strdup(src->listen_addresses);
+	dst->channel = relay_strdup(src->channel);
+	dst->project = relay_strdup(src->project ? src->project : "");
+	dst->allowed_origins = relay_strdup(src->allowed_origins ? src->allowed_origins : "");
+	dst->large_event_retention = relay_strdup(src->large_event_retention);
+	dst->conninfo = relay_calloc(src->nconninfo ? src->nconninfo : 1, sizeof(char *));
+	for (int i = 0; i < src->nconninfo; i++)
+		dst->conninfo[i] = relay_strdup(src->conninfo[i]);
+}
+
+static void
+relay_apply_limits(Relay *relay)
+{
+	relay->limits.max_subscriptions = relay->config.max_subscriptions;
+	relay->limits.max_channels = 64;
+	relay->limits.max_queries = 64;
+	relay->limits.project = relay->config.project;
+}
+
+/* ------------------------------------------------------------ listening */
+
+static void relay_on_accept(Watch *w, uint32_t events);
+
+static bool
+relay_bind_one(Relay *relay, const char *host)
+{
+	struct addrinfo hints;
+	struct addrinfo *res;
+	char		port[16];
+	int			rc;
+	bool		any = false;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", relay->config.port);
+	rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
+	if (rc != 0)
+	{
+		relay_log(RLOG_WARNING, "could not resolve listen address \"%s\": %s", host, gai_strerror(rc));
+		return false;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+	{
+		int			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int			one = 1;
+		char		name[64] = "?";
+		ListenSocket *ls;
+
+		if (fd < 0)
+			continue;
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, name, sizeof(name), NULL, 0, NI_NUMERICHOST);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0)
+		{
+			relay_log(RLOG_WARNING, "could not listen on %s port %d: %s", name,
+					  relay->config.port, strerror(errno));
+			close(fd);
+			continue;
+		}
+		ls = relay_calloc(1, sizeof(ListenSocket));
+		ls->relay = relay;
+		if (!loop_add(&relay->loop, &ls->watch, fd, EPOLLIN, relay_on_accept))
+		{
+			close(fd);
+			free(ls);
+			continue;
+		}
+		relay->listen = relay_realloc(relay->listen, sizeof(ListenSocket *) * (relay->nlisten + 1));
+		relay->listen[relay->nlisten++] = ls;
+		any = true;
+		relay_log(RLOG_INFO, "listening on %s port %d", name, relay->config.port);
+	}
+	freeaddrinfo(res);
+	return any;
+}
+
+/* Bind every address of listen_addresses; all must succeed. */
+static bool
+relay_bind(Relay *relay)
+{
+	char	   *list = relay_strdup(relay->config.listen_addresses);
+	char	   *save = NULL;
+	bool		ok = true;
+
+	for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+		if (!relay_bind_one(relay, tok))
+			ok = false;
+	free(list);
+	return ok && relay->nlisten > 0;
+}
+
+static void
+relay_format_peer(const struct sockaddr_storage *ss, char *out, size_t outsz)
+{
+	char		host[INET6_ADDRSTRLEN] = "?";
+	int			port = 0;
+
+	if (ss->ss_family == AF_INET)
+	{
+		const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+	}
+	else if (ss->ss_family == AF_INET6)
+	{
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+	}
+	snprintf(out, outsz, "%s:%d", host, port);
+}
+
+/*
+ * Accept what is pending (bounded per turn so a connection storm does not
+ * starve established clients).  Over max_connections a client gets 503.
+ */
+static void
+relay_on_accept(Watch *w, uint32_t events)
+{
+	ListenSocket *ls = (ListenSocket *) w;
+	Relay	   *relay = ls->relay;
+
+	for (int i = 0; i < RELAY_ACCEPT_BATCH && !relay->shutdown_requested; i++)
+	{
+		struct sockaddr_storage ss;
+		socklen_t	sslen = sizeof(ss);
+		int			fd = accept4(w->fd, (struct sockaddr *) &ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		char		peer[64];
+		int			one = 1;
+
+		if (fd < 0)
+		{
+			if (errno == EMFILE || errno == ENFILE)
+			{
+				relay_log(RLOG_WARNING, "cannot accept connections: %s", strerror(errno));
+				relay->stats.clients_refused++;
+			}
+			return;
+		}
+		if (relay->nclients >= relay->config.max_connections)
+		{
+			static const char busy[] =
+				"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+				"Content-Length: 58\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+				"{\"message\":\"too many connections\",\"code\":503,\"type\":1013}";
+			ssize_t		ignored;
+
+			relay->stats.clients_refused++;
+			ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void) ignored;
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		relay_format_peer(&ss, peer, sizeof(peer));
+		if (client_accept(relay, fd, peer))
+			relay->stats.clients_accepted++;
+	}
+}
+
+/* --------------------------------------------------------------- timers */
+
+static DNode *
+relay_timer_list(Relay *relay, ClientState state, int *timeout_ms)
+{
+	switch (state)
+	{
+		case CLIENT_HTTP:
+			*timeout_ms = relay->config.handshake_timeout_ms;
+			return &relay->timers_http;
+		case CLIENT_WEBSOCKET:
+			*timeout_ms = relay->config.idle_timeout_ms;
+			return &relay->timers_ws;
+		case CLIENT_SSE:
+			*timeout_ms = relay->config.sse_keepalive_ms;
+			return &relay->timers_sse;
+		case CLIENT_CLOSING:
+			*timeout_ms = CLOSING_TIMEOUT_MS;
+			return &relay->timers_closing;
+		case CLIENT_DEAD:
+			break;
+	}
+	*timeout_ms = 0;
+	return NULL;
+}
+
+/*
+ * The client changed state or showed activity: put it at the tail of its
+ * state's deadline list with base now, and keep the fan-out list and the
+ * counters in step.
+ */
+void
+relay_client_state_changed(Relay *relay, Client *c)
+{
+	int			timeout;
+	DNode	   *list = relay_timer_list(relay, c->state, &timeout);
+	bool		deliverable = (c->state == CLIENT_WEBSOCKET || c->state == CLIENT_SSE);
+	bool		was_deliverable = dlist_linked(&c->deliver_node);
+
+	dlist_remove(&c->timer_node);
+	if (list)
+	{
+		c->timer_base_ms = relay->loop.now_ms;
+		dlist_push_tail(list, &c->timer_node);
+	}
+	if (deliverable && !was_deliverable)
+		dlist_push_tail(&relay->deliverable, &c->deliver_node);
+	else if (!deliverable && was_deliverable)
+		dlist_remove(&c->deliver_node);
+	if (c->counted_as != (deliverable ? (int8_t) c->state : 0))
+	{
+		if (c->counted_as == CLIENT_WEBSOCKET)
+			relay->nwebsocket--;
+		else if (c->counted_as == CLIENT_SSE)
+			relay->nsse--;
+		c->counted_as = deliverable ? (int8_t) c->state : 0;
+		if (c->counted_as == CLIENT_WEBSOCKET)
+			relay->nwebsocket++;
+		else if (c->counted_as == CLIENT_SSE)
+			relay->nsse++;
+	}
+}
+
+static int64_t
+relay_list_deadline(Relay *relay, DNode *list, int timeout_ms)
+{
+	Client	   *c;
+
+	if (dlist_empty(list))
+		return -1;
+	c = dlist_container(Client, timer_node, list->next);
+	return c->timer_base_ms + timeout_ms;
+}
+
+static int64_t
+min_deadline(int64_t a, int64_t b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+/* Milliseconds until the nearest deadline, or -1 for none. */
+static int
+relay_wait_timeout(Relay *relay)
+{
+	int64_t		next = -1;
+	int64_t		now = loop_clock_ms();
+	DNode	   *lists[4] = {&relay->timers_http, &relay->timers_ws, &relay->timers_sse,
+	&relay->timers_closing};
+	ClientState states[4] = {CLIENT_HTTP, CLIENT_WEBSOCKET, CLIENT_SSE, CLIENT_CLOSING};
+
+	for (int i = 0; i < 4; i++)
+	{
+		int			timeout;
+
+		relay_timer_list(relay, states[i], &timeout);
+		next = min_deadline(next, relay_list_deadline(relay, lists[i], timeout));
+	}
+	for (int i = 0; i < relay->nlisteners; i++)
+		next = min_deadline(next, listener_next_deadline(relay->listeners[i]));
+	if (relay->config.purge_interval_ms > 0)
+		next = min_deadline(next, relay->next_purge_ms);
+	if (next < 0)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 3600000 ? 3600000 : (int) (next - now);
+}
+
+/* Fire every deadline that has passed. */
+static void
+relay_fire_timers(Relay *relay)
+{
+	int64_t		now = relay->loop.now_ms;
+	DNode	   *lists[4] = {&relay->timers_http, &relay->timers_ws, &relay->timers_sse,
+	&relay->timers_closing};
+	ClientState states[4] = {CLIENT_HTTP, CLIENT_WEBSOCKET, CLIENT_SSE, CLIENT_CLOSING};
+
+	for (int i = 0; i < 4; i++)
+	{
+		int			timeout;
+
+		relay_timer_list(relay, states[i], &timeout);
+		while (!dlist_empty(lists[i]))
+		{
+			Client	   *c = dlist_container(Client, timer_node, lists[i]->next);
+
+			if (c->timer_base_ms + timeout > now)
+				break;
+			/* every timeout handler moves c off this list's head */
+			client_on_timeout(c);
+			if (lists[i]->next == &c->timer_node)
+				dlist_remove(&c->timer_node);
+		}
+	}
+	for (int i = 0; i < relay->nlisteners; i++)
+	{
+		int64_t		d = listener_next_deadline(relay->listeners[i]);
+
+		if (d >= 0 && d <= now)
+			listener_on_timer(relay->listeners[i]);
+	}
+	if (relay->config.purge_interval_ms > 0 && relay->next_purge_ms <= now)
+	{
+		relay->next_purge_ms = now + relay->config.purge_interval_ms;
+		if (relay->nlisteners > 0)
+			listener_request_purge(relay->listeners[0], relay->config.large_event_retention);
+	}
+}
+
+/* ---------------------------------------------------------------- fan-out */
+
+/*
+ * A new event from a listener: number it, keep it for replay, and queue it
+ * to every client whose subscriptions match.  The body was serialized once
+ * by event.c; each client adds only its frame header and subscription ids.
+ */
+void
+relay_publish(Relay *relay, RelayEvent *ev)
+{
+	DNode	   *node;
+
+	ev->id = ++relay->next_event_id;
+	relay->stats.events_received++;
+	if (relay->replay && relay->config.replay_events > 0)
+	{
+		int			slot = (relay->replay_head + relay->replay_count) % relay->config.replay_events;
+
+		if (relay->replay_count == relay->config.replay_events)
+		{
+			event_release(relay->replay[relay->replay_head]);
+			slot = relay->replay_head;
+			relay->replay_head = (relay->replay_head + 1) % relay->config.replay_events;
+		}
+		else
+			relay->replay_count++;
+		event_retain(ev);
+		relay->replay[slot] = ev;
+	}
+	for (node = relay->deliverable.next; node != &relay->deliverable;)
+	{
+		Client	   *c = dlist_container(Client, deliver_node, node);
+
+		node = node->next;		/* c may leave the list (cut off) */
+		if (client_deliver(c, ev, &relay->scratch))
+			relay->stats.deliveries++;
+	}
+}
+
+/* SSE reconnect with Last-Event-ID: resend the kept events after it. */
+void
+relay_replay_since(Relay *relay, Client *c, uint64_t last_id)
+{
+	for (int i = 0; i < relay->replay_count && c->state == CLIENT_SSE; i++)
+	{
+		RelayEvent *ev = relay->replay[(relay->replay_head + i) % relay->config.replay_events];
+
+		if (ev->id > last_id)
+			client_deliver(c, ev, &relay->scratch);
+	}
+}
+
+bool
+relay_origin_allowed(Relay *relay, const char *origin, size_t len)
+{
+	const char *list = relay->config.allowed_origins;
+
+	if (list == NULL || list[0] == '\0')
+		return true;
+	while (*list)
+	{
+		size_t		n;
+
+		while (*list == ',' || *list == ' ')
+			list++;
+		n = strcspn(list, ", ");
+		if (n > 0 && ((n == 1 && list[0] == '*') || (n == len && strncasecmp(list, origin, n) == 0)))
+			return true;
+		list += n;
+	}
+	return false;
+}
+
+void
+relay_health_json(Relay *relay, Buf *out)
+{
+	int			connected = 0;
+
+	for (int i = 0; i < relay->nlisteners; i++)
+		connected += listener_connected(relay->listeners[i]) ? 1 : 0;
+	buf_printf(out, "{\"status\":\"%s\",\"uptime_ms\":%lld,"
+			   "\"database\":{\"listeners\":%d,\"connected\":%d,\"reconnects\":%llu},"
+			   "\"connections\":{\"total\":%d,\"websocket\":%d,\"sse\":%d,\"max\":%d},"
+			   "\"events\":{\"received\":%llu,\"invalid\":%llu,\"deliveries\":%llu},"
+			   "\"clients\":{\"accepted\":%llu,\"refused\":%llu,\"cut_off\":%llu}}",
+			   connected == relay->nlisteners ? "ok" : "degraded",
+			   (long long) (relay->loop.now_ms - relay->started_ms),
+			   relay->nlisteners, connected, (unsigned long long) relay->stats.db_reconnects,
+			   relay->nclients, relay->nwebsocket, relay->nsse, relay->config.max_connections,
+			   (unsigned long long) relay->stats.events_received,
+			   (unsigned long long) relay->stats.events_invalid,
+			   (unsigned long long) relay->stats.deliveries,
+			   (unsigned long long) relay->stats.clients_accepted,
+			   (unsigned long long) relay->stats.clients_refused,
+			   (unsigned long long) relay->stats.clients_cut_off);
+}
+
+/* -------------------------------------------------------------- signals */
+
+void
+relay_signal_shutdown(Relay *relay)
+{
+	char		b = RELAY_SIG_SHUTDOWN;
+	int			save = errno;
+	ssize_t		ignored;
+
+	if (relay)
+		ignored = write(relay->signal_pipe[1], &b, 1);
+	(void) ignored;
+	errno = save;
+}
+
+void
+relay_signal_reload(Relay *relay)
+{
+	char		b = RELAY_SIG_RELOAD;
+	int			save = errno;
+	ssize_t		ignored;
+
+	if (relay)
+		ignored = write(relay->signal_pipe[1], &b, 1);
+	(void) ignored;
+	errno = save;
+}
+
+static void
+relay_on_signal_pipe(Watch *w, uint32_t events)
+{
+	Relay	   *relay = container_of(Relay, signal_watch, w);
+	char		buf[64];
+	ssize_t		n;
+
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+		{
+			if (buf[i] == RELAY_SIG_SHUTDOWN)
+				relay->shutdown_requested = true;
+			else if (buf[i] == RELAY_SIG_RELOAD)
+				relay->reload_requested = true;
+		}
+}
+
+static void
+relay_on_host_fd(Watch *w, uint32_t events)
+{
+	Relay	   *relay = container_of(Relay, host_watch, w);
+
+	relay->host_cb(relay->host_arg);
+}
+
+void
+relay_watch_fd(Relay *relay, int fd, RelayFdCallback cb, void *arg)
+{
+	relay->host_cb = cb;
+	relay->host_arg = arg;
+	loop_add(&relay->loop, &relay->host_watch, fd, EPOLLIN, relay_on_host_fd);
+}
+
+void
+relay_set_reload_callback(Relay *relay, RelayReloadCallback cb, void *arg)
+{
+	relay->reload_cb = cb;
+	relay->reload_arg = arg;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void
+relay_start_listeners(Relay *relay)
+{
+	relay->nlisteners = relay->config.nconninfo;
+	relay->listeners = relay_calloc(relay->nlisteners ? relay->nlisteners : 1, sizeof(Listener *));
+	for (int i = 0; i < relay->nlisteners; i++)
+		relay->listeners[i] = listener_create(relay, relay->config.conninfo[i], relay->config.channel);
+}
+
+static void
+relay_stop_listeners(Relay *relay)
+{
+	for (int i = 0; i < relay->nlisteners; i++)
+		listener_destroy(relay->listeners[i]);
+	free(relay->listeners);
+	relay->listeners = NULL;
+	relay->nlisteners = 0;
+}
+
+Relay *
+relay_create(const RelayConfig *config)
+{
+	Relay	   *relay = relay_calloc(1, sizeof(Relay));
+
+	relay_config_copy(&relay->config, config);
+	relay_apply_limits(relay);
+	dlist_init(&relay->deliverable);
+	dlist_init(&relay->pending_write);
+	dlist_init(&relay->dead);
+	dlist_init(&relay->timers_http);
+	dlist_init(&relay->timers_ws);
+	dlist_init(&relay->timers_sse);
+	dlist_init(&relay->timers_closing);
+	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
+	if (relay->config.replay_events > 0)
+		relay->replay = relay_calloc(relay->config.replay_events, sizeof(RelayEvent *));
+
+	if (!loop_init(&relay->loop) ||
+		pipe2(relay->signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0 ||
+		!loop_add(&relay->loop, &relay->signal_watch, relay->signal_pipe[0], EPOLLIN,
+				  relay_on_signal_pipe) ||
+		!relay_bind(relay))
+	{
+		relay_destroy(relay);
+		return NULL;
+	}
+	relay->started_ms = relay->loop.now_ms;
+	relay->next_purge_ms = relay->loop.now_ms + relay->config.purge_interval_ms;
+	relay_start_listeners(relay);
+	return relay;
+}
+
+/* Apply a reloaded configuration: limits at once, listeners if they changed. */
+static void
+relay_reload(Relay *relay)
+{
+	RelayConfig next;
+	bool		listeners_changed;
+
+	relay->reload_requested = false;
+	if (relay->reload_cb == NULL)
+		return;
+	relay_config_copy(&next, &relay->config);
+	if (!relay->reload_cb(relay->reload_arg, &next))
+	{
+		relay_config_free(&next);
+		return;
+	}
+	listeners_changed = next.nconninfo != relay->config.nconninfo ||
+		strcmp(next.channel, relay->config.channel) != 0;
+	for (int i = 0; !listeners_changed && i < next.nconninfo; i++)
+		listeners_changed = strcmp(next.conninfo[i], relay->config.conninfo[i]) != 0;
+	/* the listen sockets and the replay ring keep their original settings */
+	free(next.listen_addresses);
+	next.listen_addresses = relay_strdup(relay->config.listen_addresses);
+	next.port = relay->config.port;
+	next.replay_events = relay->config.replay_events;
+	if (listeners_changed)
+		relay_stop_listeners(relay);
+	relay_config_free(&relay->config);
+	relay->config = next;
+	relay_apply_limits(relay);
+	if (listeners_changed)
+		relay_start_listeners(relay);
+	relay_log(RLOG_INFO, "configuration reloaded%s", listeners_changed ? "; database connections restarted" : "");
+}
+
+static void
+relay_flush_and_sweep(Relay *relay)
+{
+	while (!dlist_empty(&relay->pending_write))
+	{
+		Client	   *c = dlist_container(Client, pending_node, relay->pending_write.next);
+
+		client_flush(c);		/* removes c from the list */
+	}
+	while (!dlist_empty(&relay->dead))
+	{
+		Client	   *c = dlist_container(Client, dead_node, relay->dead.next);
+
+		dlist_remove(&c->dead_node);
+		client_free(c);
+	}
+}
+
+int
+relay_run(Relay *relay)
+{
+	int64_t		shutdown_deadline = -1;
+
+	while (shutdown_deadline < 0 || relay->loop.now_ms < shutdown_deadline)
+	{
+		int			timeout = relay_wait_timeout(relay);
+
+		if (shutdown_deadline >= 0)
+		{
+			int64_t		left = shutdown_deadline - loop_clock_ms();
+
+			if (timeout < 0 || timeout > left)
+				timeout = left < 0 ? 0 : (int) left;
+			if (relay->nclients == 0)
+				break;
+		}
+		loop_wait(&relay->loop, timeout);
+		relay_fire_timers(relay);
+		if (relay->reload_requested)
+			relay_reload(relay);
+		if (relay->shutdown_requested && shutdown_deadline < 0)
+		{
+			DNode	   *node;
+
+			relay_log(RLOG_INFO, "shutting down: closing %d client connections", relay->nclients);
+			shutdown_deadline = relay->loop.now_ms + RELAY_SHUTDOWN_GRACE_MS;
+			for (int i = 0; i < relay->nlisten; i++)
+				loop_remove(&relay->loop, &relay->listen[i]->watch);
+			relay_stop_listeners(relay);
+			for (node = relay->timers_http.next; node != &relay->timers_http;)
+			{
+				Client	   *c = dlist_container(Client, timer_node, node);
+
+				node = node->next;
+				client_shutdown(c);
+			}
+			for (node = relay->deliverable.next; node != &relay->deliverable;)
+			{
+				Client	   *c = dlist_container(Client, deliver_node, node);
+
+				node = node->next;
+				client_shutdown(c);
+			}
+		}
+		relay_flush_and_sweep(relay);
+	}
+	return 0;
+}
+
+void
+relay_destroy(Relay *relay)
+{
+	DNode	   *lists[5] = {&relay->timers_http, &relay->timers_ws, &relay->timers_sse,
+	&relay->timers_closing, NULL};
+
+	if (relay == NULL)
+		return;
+	relay_stop_listeners(relay);
+	for (int i = 0; lists[i]; i++)
+		while (lists[i]->next && !dlist_empty(lists[i]))
+		{
+			Client	   *c = dlist_container(Client, timer_node, lists[i]->next);
+
+			client_kill(c, NULL);
+		}
+	relay_flush_and_sweep(relay);
+	for (int i = 0; i < relay->nlisten; i++)
+	{
+		if (relay->listen[i]->watch.fd >= 0)
+			close(relay->listen[i]->watch.fd);
+		free(relay->listen[i]);
+	}
+	free(relay->listen);
+	for (int i = 0; i < relay->replay_count; i++)
+		event_release(relay->replay[(relay->replay_head + i) % relay->config.replay_events]);
+	free(relay->replay);
+	if (relay->signal_pipe[0] >= 0)
+		close(relay->signal_pipe[0]);
+	if (relay->signal_pipe[1] >= 0)
+		close(relay->signal_pipe[1]);
+	loop_close(&relay->loop);
+	buf_free(&relay->scratch);
+	relay_config_free(&relay->config);
+	free(relay);
+}

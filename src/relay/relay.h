@@ -1,0 +1,62 @@
+/*
+ * relay.h - the relay's interface to its two hosts
+ *
+ * The same relay runs as a PostgreSQL background worker (src/worker.c) and
+ * as the standalone pg_realtime_relay executable (src/relay_main.c).  A host
+ * fills a RelayConfig, creates the relay, routes its signals to
+ * relay_signal_*() and calls relay_run(), which returns after a clean
+ * shutdown.
+ */
+#ifndef RELAY_RELAY_H
+#define RELAY_RELAY_H
+
+#include <stdbool.h>
+
+typedef struct RelayConfig
+{
+	char	   *listen_addresses;	/* comma-separated; "*" for all */
+	int			port;
+	int			nconninfo;		/* one LISTEN connection per entry */
+	char	  **conninfo;
+	char	   *channel;		/* NOTIFY channel to LISTEN on */
+	char	   *project;		/* expected project id; "" accepts any */
+	char	   *allowed_origins;	/* comma-separated; "" allows any */
+	int			max_connections;
+	int			max_client_output_kb;	/* queued output per client */
+	int			max_message_bytes;	/* inbound WebSocket message */
+	int			max_head_bytes; /* HTTP request head */
+	int			max_subscriptions;	/* per connection */
+	int			idle_timeout_ms;	/* WebSocket silent this long: closed */
+	int			handshake_timeout_ms;	/* request head must arrive in time */
+	int			sse_keepalive_ms;	/* SSE comment after this much quiet */
+	int			reconnect_max_ms;	/* database reconnect backoff cap */
+	int			purge_interval_ms;	/* 0: never purge realtime.large_events */
+	char	   *large_event_retention;	/* interval text for the purge */
+	int			replay_events;	/* events kept for SSE Last-Event-ID */
+} RelayConfig;
+
+typedef struct Relay Relay;
+
+/* a host-owned descriptor the relay waits on too (postmaster death) */
+typedef void (*RelayFdCallback) (void *arg);
+
+/* reload: the host fills *config anew (config strings are the relay's after) */
+typedef bool (*RelayReloadCallback) (void *arg, RelayConfig *config);
+
+extern void relay_config_defaults(RelayConfig *config);
+extern void relay_config_free(RelayConfig *config);
+
+/* Bind the listen sockets; NULL after logging why. config is copied. */
+extern Relay *relay_create(const RelayConfig *config);
+extern void relay_watch_fd(Relay *relay, int fd, RelayFdCallback cb, void *arg);
+extern void relay_set_reload_callback(Relay *relay, RelayReloadCallback cb, void *arg);
+
+/* Run until shutdown; returns 0 after a clean shutdown, 1 on failure. */
+extern int	relay_run(Relay *relay);
+extern void relay_destroy(Relay *relay);
+
+/* Async-signal-safe: wake the loop to shut down or reload. */
+extern void relay_signal_shutdown(Relay *relay);
+extern void relay_signal_reload(Relay *relay);
+
+#endif

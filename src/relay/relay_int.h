@@ -1,0 +1,216 @@
+/*
+ * relay_int.h - structures shared by the relay's own modules
+ *
+ * loop.c waits; relay.c accepts, fans events out and keeps time; client.c
+ * speaks HTTP, WebSocket and SSE to one peer; listener.c holds one LISTEN
+ * connection to PostgreSQL.  Hosts see only relay.h.
+ */
+#ifndef RELAY_INT_H
+#define RELAY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "event.h"
+#include "protocol.h"
+#include "relay.h"
+
+/* ---- intrusive circular doubly-linked list ---- */
+typedef struct DNode
+{
+	struct DNode *prev;
+	struct DNode *next;
+} DNode;
+
+#define dlist_init(h) ((h)->prev = (h)->next = (h))
+#define dlist_empty(h) ((h)->next == (h))
+#define dlist_linked(n) ((n)->next != NULL)
+#define container_of(type, member, ptr) \
+	((type *) ((char *) (ptr) - offsetof(type, member)))
+#define dlist_container(type, member, ptr) container_of(type, member, ptr)
+
+static inline void
+dlist_push_tail(DNode *head, DNode *node)
+{
+	node->prev = head->prev;
+	node->next = head;
+	head->prev->next = node;
+	head->prev = node;
+}
+
+static inline void
+dlist_remove(DNode *node)
+{
+	if (node->next == NULL)
+		return;
+	node->prev->next = node->next;
+	node->next->prev = node->prev;
+	node->prev = node->next = NULL;
+}
+
+/* ---- event loop (loop.c) ---- */
+struct Watch;
+typedef void (*WatchHandler) (struct Watch *w, uint32_t events);
+
+/* Embedded first in whatever owns a descriptor; epoll data points here. */
+typedef struct Watch
+{
+	int			fd;
+	uint32_t	events;			/* EPOLLIN/EPOLLOUT currently asked for */
+	WatchHandler handler;
+} Watch;
+
+typedef struct Loop
+{
+	int			epfd;
+	int64_t		now_ms;			/* monotonic, refreshed after each wait */
+} Loop;
+
+extern bool loop_init(Loop *loop);
+extern void loop_close(Loop *loop);
+extern bool loop_add(Loop *loop, Watch *w, int fd, uint32_t events, WatchHandler handler);
+extern void loop_modify(Loop *loop, Watch *w, uint32_t events);
+extern void loop_remove(Loop *loop, Watch *w);
+
+/* Wait at most timeout_ms (-1: no limit) and dispatch ready watches. */
+extern void loop_wait(Loop *loop, int timeout_ms);
+extern int64_t loop_clock_ms(void);
+
+/* ---- clients (client.c) ---- */
+typedef enum ClientState
+{
+	CLIENT_HTTP,				/* reading the request head */
+	CLIENT_WEBSOCKET,			/* upgraded; Appwrite messages */
+	CLIENT_SSE,					/* text/event-stream */
+	CLIENT_CLOSING,				/* close frame or response queued; draining */
+	CLIENT_DEAD					/* to be freed by the sweep */
+} ClientState;
+
+/*
+ * One queued output unit: own bytes before, the shared event body (if any),
+ * own bytes after.  sent counts bytes of the whole unit already written.
+ */
+typedef struct OutChunk
+{
+	struct OutChunk *next;
+	RelayEvent *event;
+	uint32_t	pre_len;
+	uint32_t	post_len;
+	size_t		sent;
+	unsigned char bytes[];
+} OutChunk;
+
+typedef struct Client
+{
+	Watch		watch;
+	struct Relay *relay;
+	ClientState state;
+	DNode		timer_node;		/* in the relay list of its state */
+	int64_t		timer_base_ms;	/* deadline = base + that list's timeout */
+	DNode		deliver_node;	/* in relay->deliverable while WS/SSE */
+	DNode		pending_node;	/* in relay->pending_write */
+	DNode		dead_node;		/* in relay->dead */
+	Buf			in;				/* unparsed input; freed when empty */
+	Buf			msg;			/* fragmented message being assembled */
+	uint8_t		msg_opcode;		/* WS_OP_TEXT/BINARY while assembling */
+	OutChunk   *out_head;
+	OutChunk   *out_tail;
+	size_t		out_bytes;		/* unsent bytes queued, shared bodies included */
+	bool		close_after_flush;
+	bool		got_close;		/* peer sent its close frame */
+	bool		is_sse;			/* answered as an event stream */
+	int8_t		counted_as;		/* 0, or the state it is counted under */
+	ProtoSession session;
+	char		peer[56];		/* "addr:port" for log lines */
+} Client;
+
+extern Client *client_accept(struct Relay *relay, int fd, const char *peer);
+extern void client_on_timeout(Client *c);
+extern bool client_deliver(Client *c, RelayEvent *ev, Buf *scratch);
+extern void client_flush(Client *c);
+extern void client_shutdown(Client *c);	/* relay stopping: 1001 / end SSE */
+extern void client_free(Client *c);
+extern void client_kill(Client *c, const char *why);	/* mark dead, log */
+extern void client_send_keepalive(Client *c);
+
+/* ---- database listener (listener.c) ---- */
+typedef struct Listener Listener;
+
+extern Listener *listener_create(struct Relay *relay, const char *conninfo, const char *channel);
+extern void listener_destroy(Listener *l);
+extern int64_t listener_next_deadline(Listener *l);	/* -1: none */
+extern void listener_on_timer(Listener *l);
+extern bool listener_connected(const Listener *l);
+extern void listener_request_purge(Listener *l, const char *retention);
+
+/* ---- relay (relay.c) ---- */
+typedef struct ListenSocket
+{
+	Watch		watch;
+	struct Relay *relay;
+} ListenSocket;
+
+typedef struct RelayStats
+{
+	uint64_t	events_received;
+	uint64_t	events_invalid;
+	uint64_t	deliveries;
+	uint64_t	clients_accepted;
+	uint64_t	clients_refused;
+	uint64_t	clients_cut_off;	/* slow readers over the output limit */
+	uint64_t	db_reconnects;
+} RelayStats;
+
+struct Relay
+{
+	RelayConfig config;
+	Loop		loop;
+	int			nlisten;
+	struct ListenSocket **listen;	/* one per bound address */
+	Watch		signal_watch;	/* self-pipe read end */
+	int			signal_pipe[2];
+	Watch		host_watch;
+	RelayFdCallback host_cb;
+	void	   *host_arg;
+	RelayReloadCallback reload_cb;
+	void	   *reload_arg;
+	ProtoLimits limits;
+
+	int			nlisteners;
+	Listener  **listeners;
+
+	int			nclients;
+	int			nwebsocket;
+	int			nsse;
+	DNode		deliverable;	/* WS and SSE clients, for fan-out */
+	DNode		pending_write;	/* clients with output to flush this turn */
+	DNode		dead;			/* clients to free at the end of this turn */
+	DNode		timers_http;	/* by accept time: handshake deadline */
+	DNode		timers_ws;		/* by last input: idle deadline */
+	DNode		timers_sse;		/* by last output: keepalive due */
+	DNode		timers_closing; /* by close start: drain deadline */
+
+	uint64_t	next_event_id;
+	int			replay_head;	/* ring of recent events for Last-Event-ID */
+	int			replay_count;
+	RelayEvent **replay;
+
+	int64_t		next_purge_ms;
+	bool		shutdown_requested;
+	bool		reload_requested;
+	int64_t		started_ms;
+	Buf			scratch;		/* per-event subscription lists */
+	RelayStats	stats;
+};
+
+#define CLOSING_TIMEOUT_MS 3000
+
+extern void relay_publish(struct Relay *relay, RelayEvent *ev);
+extern void relay_client_state_changed(struct Relay *relay, Client *c);
+extern void relay_health_json(struct Relay *relay, Buf *out);
+extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len);
+extern void relay_replay_since(struct Relay *relay, Client *c, uint64_t last_id);
+
+#endif
