@@ -1,0 +1,587 @@
+/*
+ * row_json.c - rows and column values as JSON, with per-table metadata
+ *
+ * The approach follows PostgreSQL's json.c (datum_to_json): each type gets a
+ * category once, from its base type; values are then written without catalog
+ * lookups.  Numbers are bare, NaN and infinities null, json/jsonb embedded,
+ * arrays nested, date/time values ISO 8601 (timestamptz always in UTC, so
+ * the session's TimeZone does not matter), composites as objects, and every
+ * other type as the JSON string of its output function.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "parser/parse_relation.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
+
+#include "row_json.h"
+
+/* Time zone offset for JsonEncodeDateTime: UTC. */
+static const int row_json_utc = 0;
+
+static void row_json_value(StringInfo out, Datum value, const RowJsonType *t);
+
+/*
+ * row_json_type_init
+ *		Decide how values of typoid are written (once per column).
+ */
+static void
+row_json_type_init(RowJsonType *t, Oid typoid)
+{
+	Oid			basetype = getBaseType(typoid);
+	Oid			elemtype;
+	Oid			outfunc;
+	bool		isvarlena;
+
+	t->typoid = basetype;
+	t->elem = NULL;
+	get_typlenbyvalalign(basetype, &t->typlen, &t->typbyval, &t->typalign);
+	getTypeOutputInfo(basetype, &outfunc, &isvarlena);
+	fmgr_info_cxt(outfunc, &t->outfn, CurrentMemoryContext);
+
+	switch (basetype)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			t->category = ROW_JSON_INT;
+			break;
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			t->category = ROW_JSON_FLOAT;
+			break;
+		case BOOLOID:
+			t->category = ROW_JSON_BOOL;
+			break;
+		case JSONOID:
+			t->category = ROW_JSON_JSON;
+			break;
+		case JSONBOID:
+			t->category = ROW_JSON_JSONB;
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			t->category = ROW_JSON_TEXT;
+			break;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			t->category = ROW_JSON_DATETIME;
+			break;
+		default:
+			elemtype = get_element_type(basetype);
+			if (OidIsValid(elemtype))
+			{
+				t->category = ROW_JSON_ARRAY;
+				t->elem = palloc(sizeof(RowJsonType));
+				row_json_type_init(t->elem, elemtype);
+			}
+			else if (type_is_rowtype(basetype))
+				t->category = ROW_JSON_COMPOSITE;
+			else
+				t->category = ROW_JSON_OTHER;
+			break;
+	}
+}
+
+/*
+ * row_json_attnum
+ *		The attnum of the column named by an option; error if there is none.
+ */
+static AttrNumber
+row_json_attnum(Relation rel, const char *name, const char *option)
+{
+	AttrNumber	attnum = attnameAttNum(rel, name, false);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" named by option \"%s\" does not exist in table \"%s\"",
+						name, option, RelationGetRelationName(rel)),
+				 errhint("Give the column name exactly as stored, without quotes (names are case sensitive here).")));
+	return attnum;
+}
+
+/*
+ * row_json_check_type
+ *		Error unless the column named by option has base type typoid.
+ */
+static AttrNumber
+row_json_typed_attnum(Relation rel, const char *name, const char *option, Oid typoid)
+{
+	AttrNumber	attnum = row_json_attnum(rel, name, option);
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+
+	if (getBaseType(att->atttypid) != typoid)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" named by option \"%s\" has type %s, not %s",
+						name, option, format_type_be(att->atttypid), format_type_be(typoid)),
+				 errhint("Name a column of type %s, or leave the option out.",
+						 format_type_be(typoid))));
+	return attnum;
+}
+
+/*
+ * row_json_primary_key
+ *		Fill the document id columns from the table's primary key.
+ */
+static void
+row_json_primary_key(Relation rel, RowJsonRel *rj)
+{
+	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+	HeapTuple	tup;
+	Form_pg_index index;
+	int			i;
+
+	if (!OidIsValid(pkoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" has no primary key and no id column",
+						RelationGetRelationName(rel)),
+				 errdetail("Each event names its document, so pg_realtime needs the column that identifies a row."),
+				 errhint("Add a primary key to the table, or name a unique column: realtime.track('%s', id_column => 'id').",
+						 RelationGetRelationName(rel))));
+
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pkoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", pkoid);
+	index = (Form_pg_index) GETSTRUCT(tup);
+	rj->nid = index->indnkeyatts;
+	rj->id_attnums = palloc(sizeof(AttrNumber) * rj->nid);
+	for (i = 0; i < rj->nid; i++)
+		rj->id_attnums[i] = index->indkey.values[i];
+	ReleaseSysCache(tup);
+}
+
+/* True if list (of char *) holds name. */
+static bool
+row_json_list_has(List *list, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+		if (strcmp((char *) lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * row_json_rel_build
+ *		Column metadata of rel for the trigger options opts.
+ *
+ * Allocates in CurrentMemoryContext (the caller's cache context) and fails
+ * with a user-facing error when an option names a missing or mistyped column.
+ */
+RowJsonRel *
+row_json_rel_build(Relation rel, const TriggerOptions *opts)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	RowJsonRel *rj = palloc0(sizeof(RowJsonRel));
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, opts->exclude_columns)
+		(void) row_json_attnum(rel, (char *) lfirst(lc), "exclude_columns");
+
+	rj->columns = palloc0(sizeof(RowJsonColumn) * Max(desc->natts, 1));
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		RowJsonColumn *col;
+		StringInfoData key;
+
+		if (att->attisdropped || row_json_list_has(opts->exclude_columns, NameStr(att->attname)))
+			continue;
+		col = &rj->columns[rj->ncolumns++];
+		col->attnum = att->attnum;
+		initStringInfo(&key);
+		appendStringInfoChar(&key, ',');
+		row_json_escape(&key, NameStr(att->attname), strlen(NameStr(att->attname)));
+		appendStringInfoChar(&key, ':');
+		col->key = key.data;
+		col->keylen = key.len;
+		row_json_type_init(&col->type, att->atttypid);
+	}
+
+	if (opts->id_columns != NIL)
+	{
+		rj->nid = list_length(opts->id_columns);
+		rj->id_attnums = palloc(sizeof(AttrNumber) * rj->nid);
+		i = 0;
+		foreach(lc, opts->id_columns)
+			rj->id_attnums[i++] = row_json_attnum(rel, (char *) lfirst(lc), "id_column");
+	}
+	else
+		row_json_primary_key(rel, rj);
+	rj->id_types = palloc(sizeof(RowJsonType) * rj->nid);
+	for (i = 0; i < rj->nid; i++)
+		row_json_type_init(&rj->id_types[i],
+						   TupleDescAttr(desc, rj->id_attnums[i] - 1)->atttypid);
+
+	if (opts->permissions_column)
+		rj->permissions_attnum = row_json_typed_attnum(rel, opts->permissions_column,
+													   "permissions_column", TEXTARRAYOID);
+	if (opts->created_at_column)
+		rj->created_at_attnum = row_json_typed_attnum(rel, opts->created_at_column,
+													  "created_at_column", TIMESTAMPTZOID);
+	if (opts->updated_at_column)
+		rj->updated_at_attnum = row_json_typed_attnum(rel, opts->updated_at_column,
+													  "updated_at_column", TIMESTAMPTZOID);
+	return rj;
+}
+
+/*
+ * row_json_escape_inner
+ *		Append s[0..len) JSON-escaped, without the quotes.
+ *
+ * Like escape_json(), but copies runs of plain bytes at once and needs no
+ * terminating NUL, so text values are escaped straight from the datum.
+ */
+void
+row_json_escape_inner(StringInfo out, const char *s, int len)
+{
+	const char *end = s + len;
+	const char *run = s;
+	const char *p;
+
+	enlargeStringInfo(out, len + 2);
+	for (p = s; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		switch (c)
+		{
+			case '\b':
+				appendStringInfoString(out, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(out, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(out, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(out, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(out, "\\t");
+				break;
+			case '"':
+				appendStringInfoString(out, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(out, "\\\\");
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", c);
+				break;
+		}
+	}
+	if (end > run)
+		appendBinaryStringInfo(out, run, end - run);
+}
+
+/*
+ * row_json_escape
+ *		Append s[0..len) as a quoted JSON string.
+ */
+void
+row_json_escape(StringInfo out, const char *s, int len)
+{
+	appendStringInfoChar(out, '"');
+	row_json_escape_inner(out, s, len);
+	appendStringInfoChar(out, '"');
+}
+
+/*
+ * row_json_append_id_part
+ *		Append one level of an event name, percent-encoding the bytes that
+ *		would add or hide a level: . * % : and control characters.
+ */
+void
+row_json_append_id_part(StringInfo out, const char *s, int len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *end = s + len;
+	const char *run = s;
+	const char *p;
+
+	for (p = s; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c >= 0x20 && c != 0x7f && c != '.' && c != '*' && c != '%' && c != ':')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		appendStringInfoChar(out, '%');
+		appendStringInfoChar(out, hex[c >> 4]);
+		appendStringInfoChar(out, hex[c & 0xf]);
+	}
+	if (end > run)
+		appendBinaryStringInfo(out, run, end - run);
+}
+
+/* Append an int2/int4/int8 value. */
+static void
+row_json_int(StringInfo out, Datum value, Oid typoid)
+{
+	char		buf[MAXINT8LEN + 1];
+	int			len;
+
+	if (typoid == INT8OID)
+		len = pg_lltoa(DatumGetInt64(value), buf);
+	else if (typoid == INT4OID)
+		len = pg_ltoa(DatumGetInt32(value), buf);
+	else
+		len = pg_ltoa((int32) DatumGetInt16(value), buf);
+	appendBinaryStringInfo(out, buf, len);
+}
+
+/*
+ * row_json_array_dim
+ *		Append dimension dim of an array, elements from vals[*pos...].
+ */
+static void
+row_json_array_dim(StringInfo out, int dim, int ndims, const int *dims,
+				   const Datum *vals, const bool *nulls, int *pos,
+				   const RowJsonType *elem)
+{
+	int			i;
+
+	appendStringInfoChar(out, '[');
+	for (i = 0; i < dims[dim]; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(out, ',');
+		if (dim + 1 < ndims)
+			row_json_array_dim(out, dim + 1, ndims, dims, vals, nulls, pos, elem);
+		else
+		{
+			if (nulls[*pos])
+				appendStringInfoString(out, "null");
+			else
+				row_json_value(out, vals[*pos], elem);
+			(*pos)++;
+		}
+	}
+	appendStringInfoChar(out, ']');
+}
+
+/* Append an array value as nested JSON arrays. */
+static void
+row_json_array(StringInfo out, Datum value, const RowJsonType *t)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(value);
+	const RowJsonType *elem = t->elem;
+	Datum	   *vals;
+	bool	   *nulls;
+	int			nvals;
+	int			pos = 0;
+
+	if (ARR_NDIM(arr) < 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) == 0)
+	{
+		appendStringInfoString(out, "[]");
+		return;
+	}
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), elem->typlen, elem->typbyval, elem->typalign,
+					  &vals, &nulls, &nvals);
+	row_json_array_dim(out, 0, ARR_NDIM(arr), ARR_DIMS(arr), vals, nulls, &pos, elem);
+}
+
+/*
+ * row_json_value
+ *		Append one non-NULL value of type t as JSON.
+ */
+static void
+row_json_value(StringInfo out, Datum value, const RowJsonType *t)
+{
+	char	   *s;
+	text	   *txt;
+	Jsonb	   *jb;
+	char		buf[MAXDATELEN + 1];
+
+	switch (t->category)
+	{
+		case ROW_JSON_INT:
+			row_json_int(out, value, t->typoid);
+			break;
+		case ROW_JSON_FLOAT:
+			s = OutputFunctionCall((FmgrInfo *) &t->outfn, value);
+			/* NaN, Infinity, -Infinity are not JSON numbers */
+			if (s[0] == 'N' || s[0] == 'I' || (s[0] == '-' && s[1] == 'I'))
+				appendStringInfoString(out, "null");
+			else
+				appendStringInfoString(out, s);
+			break;
+		case ROW_JSON_BOOL:
+			appendStringInfoString(out, DatumGetBool(value) ? "true" : "false");
+			break;
+		case ROW_JSON_JSON:
+			txt = DatumGetTextPP(value);
+			appendBinaryStringInfo(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+			break;
+		case ROW_JSON_JSONB:
+			jb = DatumGetJsonbP(value);
+			(void) JsonbToCString(out, &jb->root, VARSIZE(jb));
+			break;
+		case ROW_JSON_TEXT:
+			txt = DatumGetTextPP(value);
+			row_json_escape(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+			break;
+		case ROW_JSON_DATETIME:
+			JsonEncodeDateTime(buf, value, t->typoid,
+							   t->typoid == TIMESTAMPTZOID ? &row_json_utc : NULL);
+			appendStringInfoChar(out, '"');
+			appendStringInfoString(out, buf);
+			appendStringInfoChar(out, '"');
+			break;
+		case ROW_JSON_ARRAY:
+			row_json_array(out, value, t);
+			break;
+		case ROW_JSON_COMPOSITE:
+			txt = DatumGetTextPP(DirectFunctionCall1(row_to_json, value));
+			appendBinaryStringInfo(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+			break;
+		case ROW_JSON_OTHER:
+			s = OutputFunctionCall((FmgrInfo *) &t->outfn, value);
+			row_json_escape(out, s, strlen(s));
+			break;
+	}
+}
+
+/*
+ * row_json_document_id
+ *		Append the document id: the id columns' texts joined with ':', each
+ *		part percent-encoded (a NULL part is empty).
+ */
+void
+row_json_document_id(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
+{
+	int			i;
+
+	for (i = 0; i < rj->nid; i++)
+	{
+		int			k = rj->id_attnums[i] - 1;
+		const RowJsonType *t = &rj->id_types[i];
+		Datum		value = slot->tts_values[k];
+		text	   *txt;
+		char	   *s;
+
+		if (i > 0)
+			appendStringInfoChar(out, ':');
+		if (slot->tts_isnull[k])
+			continue;
+		if (t->category == ROW_JSON_INT)
+			row_json_int(out, value, t->typoid);
+		else if (t->category == ROW_JSON_TEXT)
+		{
+			txt = DatumGetTextPP(value);
+			row_json_append_id_part(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+		}
+		else
+		{
+			s = OutputFunctionCall((FmgrInfo *) &t->outfn, value);
+			row_json_append_id_part(out, s, strlen(s));
+		}
+	}
+}
+
+/*
+ * row_json_timestamp
+ *		Append a timestamptz column as "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00",
+ *		or null when there is no such column or it is NULL.
+ */
+void
+row_json_timestamp(StringInfo out, TupleTableSlot *slot, AttrNumber attnum)
+{
+	char		buf[MAXDATELEN + 1];
+
+	if (attnum == 0 || slot->tts_isnull[attnum - 1])
+	{
+		appendStringInfoString(out, "null");
+		return;
+	}
+	JsonEncodeDateTime(buf, slot->tts_values[attnum - 1], TIMESTAMPTZOID, &row_json_utc);
+	appendStringInfoChar(out, '"');
+	appendStringInfoString(out, buf);
+	appendStringInfoChar(out, '"');
+}
+
+/*
+ * row_json_changed
+ *		Append the names of the payload columns whose values differ between
+ *		the old and new row.  Values are compared by their bytes after
+ *		detoasting (datum_image_eq), so an unchanged TOASTed value is equal.
+ */
+void
+row_json_changed(StringInfo out, const RowJsonRel *rj,
+				 TupleTableSlot *newslot, TupleTableSlot *oldslot)
+{
+	bool		first = true;
+	int			i;
+
+	appendStringInfoChar(out, '[');
+	for (i = 0; i < rj->ncolumns; i++)
+	{
+		const RowJsonColumn *col = &rj->columns[i];
+		int			k = col->attnum - 1;
+		bool		oldnull = oldslot->tts_isnull[k];
+		bool		newnull = newslot->tts_isnull[k];
+
+		if (oldnull && newnull)
+			continue;
+		if (!oldnull && !newnull &&
+			datum_image_eq(oldslot->tts_values[k], newslot->tts_values[k],
+						   col->type.typbyval, col->type.typlen))
+			continue;
+		if (!first)
+			appendStringInfoChar(out, ',');
+		first = false;
+		/* the key without its leading comma and trailing colon */
+		appendBinaryStringInfo(out, col->key + 1, col->keylen - 2);
+	}
+	appendStringInfoChar(out, ']');
+}
+
+/*
+ * row_json_columns
+ *		Append ,"name":value for every payload column of the row.
+ */
+void
+row_json_columns(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
+{
+	int			i;
+
+	for (i = 0; i < rj->ncolumns; i++)
+	{
+		const RowJsonColumn *col = &rj->columns[i];
+		int			k = col->attnum - 1;
+
+		appendBinaryStringInfo(out, col->key, col->keylen);
+		if (slot->tts_isnull[k])
+			appendStringInfoString(out, "null");
+		else
+			row_json_value(out, slot->tts_values[k], &col->type);
+	}
+}
