@@ -374,8 +374,9 @@ http_hex(char c)
 
 /*
  * Decode the byte at *pos of a percent-encoded string and advance; returns
- * the byte, -1 at the end, -2 if malformed ("%" without two hex digits, or
- * "%00", which no parameter of ours may contain and C strings cannot hold).
+ * the byte, -1 at the end, -2 if malformed: "%" without two hex digits, or
+ * a NUL ("%00" or raw), which no parameter of ours may contain and C strings
+ * cannot hold.
  */
 static int
 http_pct_next(const char *s, size_t len, size_t *pos, bool plus_is_space)
@@ -391,6 +392,8 @@ http_pct_next(const char *s, size_t len, size_t *pos, bool plus_is_space)
 		*pos = i + 1;
 		return ' ';
 	}
+	if (s[i] == '\0')
+		return -2;
 	if (s[i] != '%')
 	{
 		*pos = i + 1;
@@ -406,7 +409,7 @@ http_pct_next(const char *s, size_t len, size_t *pos, bool plus_is_space)
 	return hi * 16 + lo;
 }
 
-/* Percent-decode src into dst; see http.h.  "%00" counts as malformed. */
+/* Percent-decode src into dst; see http.h.  A NUL counts as malformed. */
 bool
 http_percent_decode(const char *src, size_t srclen, char *dst, size_t *dstlen,
 					bool plus_is_space)

@@ -75,8 +75,8 @@ extern bool http_header_has_token(const HttpRequest *req, const char *name, cons
  * channels%5B%5D=x, channels%5B0%5D=x (and plain channels=x).  Returns false
  * (and stops) if a value is not valid percent-encoding or cb returns false.
  *
- * "Valid" here is strict: "%" must be followed by two hex digits, "%00" is
- * refused (no parameter may hold NUL), decoded values must be UTF-8, and a
+ * "Valid" here is strict: "%" must be followed by two hex digits, NUL ("%00"
+ * or raw) is refused, decoded values must be UTF-8, and a
  * channel value may be at most HTTP_MAX_CHANNEL_LEN bytes encoded.  Values
  * handed out are NUL-terminated.  http_query_param returns false both when
  * the parameter is absent and when its value is invalid or does not fit.
@@ -88,7 +88,7 @@ extern bool http_query_channels(HttpSlice query, HttpChannelCallback cb, void *a
 
 /*
  * Percent-decode src into dst (capacity >= srclen + 1, NUL-terminated);
- * false if malformed ("%" without two hex digits, or "%00").
+ * false if malformed ("%" without two hex digits, or a NUL, encoded or raw).
  */
 extern bool http_percent_decode(const char *src, size_t srclen, char *dst, size_t *dstlen,
 								bool plus_is_space);

@@ -322,6 +322,7 @@ main(void)
 	CHECK_STR(decode("%2g", true), "FALSE");
 	CHECK_STR(decode("%00", true), "FALSE");	/* NUL never decodes */
 	CHECK_STR(decode("%%41", true), "FALSE");
+	CHECK(!http_percent_decode("a\0b", 3, buf, &n, true));	/* raw NUL too */
 
 	/* plain parameters */
 	CHECK_STR(param("project=p1&jwt=a%2Eb.c", "project"), "p1");
