@@ -1,20 +1,46 @@
 /*
  * large_event.c - events too big for a NOTIFY payload
  *
- * The row is written through realtime.store_large_event(), a SECURITY
- * DEFINER function, so that users whose changes fire the trigger need no
- * privilege on realtime.large_events.  This is the only SPI on the event
- * path, and only for large events; its plan is prepared once per backend.
+ * The row is written by calling realtime.store_large_event(), a SECURITY
+ * DEFINER function, through fmgr: users whose changes fire the trigger need
+ * no privilege on realtime.large_events nor USAGE on schema realtime, and no
+ * SPI or name resolution against the user's search_path is involved.
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 
 #include "large_event.h"
 
-static SPIPlanPtr large_event_plan = NULL;
+/*
+ * large_event_store_function
+ *		The oid of realtime.store_large_event(text).  Looked up on each
+ *		large event (one syscache probe), so a re-created extension is found.
+ */
+static Oid
+large_event_store_function(void)
+{
+	Oid			nspoid = get_namespace_oid("realtime", false);
+	Oid			argtypes[1] = {TEXTOID};
+	oidvector  *args = buildoidvector(argtypes, 1);
+	Oid			funcoid;
+
+	funcoid = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+							  CStringGetDatum("store_large_event"),
+							  PointerGetDatum(args),
+							  ObjectIdGetDatum(nspoid));
+	if (!OidIsValid(funcoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function realtime.store_large_event(text) does not exist"),
+				 errhint("Reinstall the extension: DROP EXTENSION pg_realtime; CREATE EXTENSION pg_realtime;")));
+	return funcoid;
+}
 
 /*
  * large_event_store
@@ -24,30 +50,6 @@ int64
 large_event_store(const char *event, int len)
 {
 	Datum		arg = PointerGetDatum(cstring_to_text_with_len(event, len));
-	bool		isnull;
-	int64		id;
-	int			ret;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (large_event_plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare("SELECT realtime.store_large_event($1)", 1, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		large_event_plan = plan;
-	}
-	ret = SPI_execute_plan(large_event_plan, &arg, NULL, false, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "realtime.store_large_event failed: %s", SPI_result_code_string(ret));
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull)
-		elog(ERROR, "realtime.store_large_event returned null");
-	SPI_finish();
-	return id;
+	return DatumGetInt64(OidFunctionCall1(large_event_store_function(), arg));
 }

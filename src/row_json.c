@@ -342,6 +342,18 @@ row_json_append_id_part(StringInfo out, const char *s, int len)
 		appendBinaryStringInfo(out, run, end - run);
 }
 
+/*
+ * row_json_datetime
+ *		Format a date, timestamp or timestamptz in ISO 8601 into buf
+ *		(MAXDATELEN + 1 bytes); timestamptz in UTC.  Unlike the output
+ *		functions, this does not depend on DateStyle or TimeZone.
+ */
+static void
+row_json_datetime(char *buf, Datum value, Oid typoid)
+{
+	JsonEncodeDateTime(buf, value, typoid, typoid == TIMESTAMPTZOID ? &row_json_utc : NULL);
+}
+
 /* Append an int2/int4/int8 value. */
 static void
 row_json_int(StringInfo out, Datum value, Oid typoid)
@@ -450,8 +462,7 @@ row_json_value(StringInfo out, Datum value, const RowJsonType *t)
 			row_json_escape(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
 			break;
 		case ROW_JSON_DATETIME:
-			JsonEncodeDateTime(buf, value, t->typoid,
-							   t->typoid == TIMESTAMPTZOID ? &row_json_utc : NULL);
+			row_json_datetime(buf, value, t->typoid);
 			appendStringInfoChar(out, '"');
 			appendStringInfoString(out, buf);
 			appendStringInfoChar(out, '"');
@@ -487,6 +498,7 @@ row_json_document_id(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
 		Datum		value = slot->tts_values[k];
 		text	   *txt;
 		char	   *s;
+		char		buf[MAXDATELEN + 1];
 
 		if (i > 0)
 			appendStringInfoChar(out, ':');
@@ -498,6 +510,12 @@ row_json_document_id(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
 		{
 			txt = DatumGetTextPP(value);
 			row_json_append_id_part(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+		}
+		else if (t->category == ROW_JSON_DATETIME)
+		{
+			/* the same id in every session, whatever its DateStyle */
+			row_json_datetime(buf, value, t->typoid);
+			row_json_append_id_part(out, buf, strlen(buf));
 		}
 		else
 		{
@@ -522,7 +540,7 @@ row_json_timestamp(StringInfo out, TupleTableSlot *slot, AttrNumber attnum)
 		appendStringInfoString(out, "null");
 		return;
 	}
-	JsonEncodeDateTime(buf, slot->tts_values[attnum - 1], TIMESTAMPTZOID, &row_json_utc);
+	row_json_datetime(buf, slot->tts_values[attnum - 1], TIMESTAMPTZOID);
 	appendStringInfoChar(out, '"');
 	appendStringInfoString(out, buf);
 	appendStringInfoChar(out, '"');
