@@ -166,6 +166,57 @@ http_host_ok(const HttpRequest *req)
 	return req->version_minor == 0 ? n <= 1 : n == 1;
 }
 
+/* Outcome of one step of the parser. */
+typedef enum HttpStep
+{
+	STEP_OK,
+	STEP_MORE,					/* ran out of bytes */
+	STEP_BAD					/* a byte that cannot be there */
+} HttpStep;
+
+/*
+ * Take a non-empty run of bytes that satisfy pred, followed by the byte
+ * stop (consumed, not part of the run).
+ */
+static HttpStep
+http_take(const unsigned char *p, size_t *pos, size_t end, bool (*pred) (unsigned char),
+		  unsigned char stop, HttpSlice *out)
+{
+	size_t		start = *pos;
+	size_t		i = start;
+
+	while (i < end && pred(p[i]))
+		i++;
+	if (i == end)
+		return STEP_MORE;
+	if (p[i] != stop || i == start)
+		return STEP_BAD;
+	out->p = (const char *) p + start;
+	out->len = i - start;
+	*pos = i + 1;
+	return STEP_OK;
+}
+
+/* Expect the bytes of s, one by one so that a wrong one fails at once. */
+static HttpStep
+http_expect(const unsigned char *p, size_t *pos, size_t end, const char *s)
+{
+	for (; *s != '\0'; s++, (*pos)++)
+	{
+		if (*pos == end)
+			return STEP_MORE;
+		if (p[*pos] != (unsigned char) *s)
+			return STEP_BAD;
+	}
+	return STEP_OK;
+}
+
+static HttpParseResult
+http_step_result(HttpStep step, HttpParseResult more)
+{
+	return step == STEP_MORE ? more : HTTP_PARSE_ERROR;
+}
+
 /*
  * Parse the request head in buf[0..len).  The whole buffer is looked at on
  * every call (the head is small and arrives in few reads); errors are
@@ -175,14 +226,15 @@ http_host_ok(const HttpRequest *req)
 HttpParseResult
 http_parse_request(const char *buf, size_t len, size_t max_head, HttpRequest *req)
 {
-	static const char version[] = "HTTP/1.";
 	const unsigned char *p = (const unsigned char *) buf;
 	size_t		end = len < max_head ? len : max_head;
+
+	/* running out of bytes means "wait" until max_head bytes are there */
 	HttpParseResult more = len >= max_head ? HTTP_PARSE_TOO_LARGE : HTTP_PARSE_INCOMPLETE;
 	size_t		pos = 0;
-	size_t		start;
+	size_t		vstart;
 	size_t		vend;
-	size_t		i;
+	HttpStep	step;
 	HttpHeader *h;
 
 	req->method.p = req->target.p = req->path.p = req->query.p = buf;
@@ -194,63 +246,26 @@ http_parse_request(const char *buf, size_t len, size_t max_head, HttpRequest *re
 	/* empty lines before the request line */
 	while (pos < end && p[pos] == '\r')
 	{
-		if (pos + 1 >= end)
-			return more;
-		if (p[pos + 1] != '\n')
-			return HTTP_PARSE_ERROR;
-		pos += 2;
+		if ((step = http_expect(p, &pos, end, "\r\n")) != STEP_OK)
+			return http_step_result(step, more);
 	}
 
-	/* method SP */
-	start = pos;
-	while (pos < end && http_is_tchar(p[pos]))
-		pos++;
-	if (pos == end)
-		return more;
-	if (p[pos] != ' ' || pos == start)
-		return HTTP_PARSE_ERROR;
-	req->method.p = buf + start;
-	req->method.len = pos - start;
-	pos++;
-
-	/* request-target SP */
-	start = pos;
-	while (pos < end && http_is_target_char(p[pos]))
-		pos++;
-	if (pos == end)
-		return more;
-	if (p[pos] != ' ' || pos == start)
-		return HTTP_PARSE_ERROR;
-	req->target.p = buf + start;
-	req->target.len = pos - start;
+	/* method SP request-target SP "HTTP/1." DIGIT CRLF */
+	if ((step = http_take(p, &pos, end, http_is_tchar, ' ', &req->method)) != STEP_OK)
+		return http_step_result(step, more);
+	if ((step = http_take(p, &pos, end, http_is_target_char, ' ', &req->target)) != STEP_OK)
+		return http_step_result(step, more);
 	if (!http_split_target(req))
 		return HTTP_PARSE_ERROR;
-	pos++;
-
-	/* HTTP-version CRLF, checked byte by byte so garbage fails early */
-	for (i = 0; i < sizeof(version) - 1; i++, pos++)
-	{
-		if (pos == end)
-			return more;
-		if (p[pos] != (unsigned char) version[i])
-			return HTTP_PARSE_ERROR;
-	}
+	if ((step = http_expect(p, &pos, end, "HTTP/1.")) != STEP_OK)
+		return http_step_result(step, more);
 	if (pos == end)
 		return more;
 	if (p[pos] < '0' || p[pos] > '9')
 		return HTTP_PARSE_ERROR;
-	req->version_minor = p[pos] - '0';
-	pos++;
-	if (pos == end)
-		return more;
-	if (p[pos] != '\r')
-		return HTTP_PARSE_ERROR;
-	pos++;
-	if (pos == end)
-		return more;
-	if (p[pos] != '\n')
-		return HTTP_PARSE_ERROR;
-	pos++;
+	req->version_minor = p[pos++] - '0';
+	if ((step = http_expect(p, &pos, end, "\r\n")) != STEP_OK)
+		return http_step_result(step, more);
 
 	/* field lines, up to the empty line */
 	for (;;)
@@ -259,51 +274,35 @@ http_parse_request(const char *buf, size_t len, size_t max_head, HttpRequest *re
 			return more;
 		if (p[pos] == '\r')
 		{
-			pos++;
-			if (pos == end)
-				return more;
-			if (p[pos] != '\n')
-				return HTTP_PARSE_ERROR;
-			req->head_len = pos + 1;
+			if ((step = http_expect(p, &pos, end, "\r\n")) != STEP_OK)
+				return http_step_result(step, more);
+			req->head_len = pos;
 			return http_host_ok(req) ? HTTP_PARSE_OK : HTTP_PARSE_ERROR;
 		}
 
-		/* field-name ":"; a leading SP/HTAB would be obs-fold (5.2) */
-		start = pos;
-		while (pos < end && http_is_tchar(p[pos]))
-			pos++;
-		if (pos == end)
-			return more;
-		if (p[pos] != ':' || pos == start)
-			return HTTP_PARSE_ERROR;
+		/*
+		 * field-name ":" -- a line that starts with SP/HTAB (obs-fold, 5.2)
+		 * or has whitespace before the colon fails here as not a token
+		 */
 		if (req->nheaders == HTTP_MAX_HEADERS)
 			return HTTP_PARSE_TOO_LARGE;
 		h = &req->headers[req->nheaders];
-		h->name.p = buf + start;
-		h->name.len = pos - start;
-		pos++;
+		if ((step = http_take(p, &pos, end, http_is_tchar, ':', &h->name)) != STEP_OK)
+			return http_step_result(step, more);
 
 		/* OWS field-value OWS CRLF */
 		while (pos < end && (p[pos] == ' ' || p[pos] == '\t'))
 			pos++;
-		start = pos;
+		vstart = pos;
 		while (pos < end && http_is_value_char(p[pos]))
 			pos++;
-		if (pos == end)
-			return more;
-		if (p[pos] != '\r')
-			return HTTP_PARSE_ERROR;
 		vend = pos;
-		while (vend > start && (p[vend - 1] == ' ' || p[vend - 1] == '\t'))
+		while (vend > vstart && (p[vend - 1] == ' ' || p[vend - 1] == '\t'))
 			vend--;
-		h->value.p = buf + start;
-		h->value.len = vend - start;
-		pos++;
-		if (pos == end)
-			return more;
-		if (p[pos] != '\n')
-			return HTTP_PARSE_ERROR;
-		pos++;
+		h->value.p = buf + vstart;
+		h->value.len = vend - vstart;
+		if ((step = http_expect(p, &pos, end, "\r\n")) != STEP_OK)
+			return http_step_result(step, more);
 		req->nheaders++;
 	}
 }

@@ -120,6 +120,57 @@ add(WsMessage *m, bool fin, uint8_t opcode, const char *payload, size_t len, siz
 	return ws_message_add(m, &f, max);
 }
 
+/*
+ * A client stream fed one byte at a time, the way the event loop sees a slow
+ * socket: "Hel" (text, not final), a ping, "lo" (final continuation), a
+ * close.  Returns the reassembled text, then the ping and close payloads.
+ */
+static const char *
+stream_bytewise(void)
+{
+	static char result[64];
+	unsigned char stream[128];
+	unsigned char in[128];
+	size_t		slen = 0;
+	size_t		have = 0;
+	size_t		i;
+	WsMessage	m = WS_MESSAGE_INIT;
+
+	slen += make_frame(stream + slen, 0x01, true, "Hel", 3, 0);
+	slen += make_frame(stream + slen, 0x89, true, "p", 1, 0);
+	slen += make_frame(stream + slen, 0x80, true, "lo", 2, 0);
+	slen += make_frame(stream + slen, 0x88, true, "\x03\xe8", 2, 0);
+	result[0] = '\0';
+	for (i = 0; i < slen; i++)
+	{
+		WsFrame		f;
+		WsParseResult r;
+		uint16_t	code;
+
+		in[have++] = stream[i];
+		r = ws_parse_frame(in, have, 64000, true, &f);
+		if (r == WS_PARSE_INCOMPLETE)
+			continue;
+		if (r != WS_PARSE_OK)
+			return "parse error";
+		if (f.opcode == WS_OP_PING)
+			strncat(result, (const char *) f.payload, (size_t) f.payload_len);
+		else if (f.opcode == WS_OP_CLOSE)
+		{
+			if (!ws_parse_close_payload(f.payload, (size_t) f.payload_len, &code))
+				return "bad close";
+			sprintf(result + strlen(result), "|close %u", code);
+		}
+		else if (ws_message_add(&m, &f, 64000) == WS_MESSAGE_COMPLETE)
+			sprintf(result + strlen(result), "|%s", m.data.data);
+		/* consume the frame */
+		have -= f.header_len + (size_t) f.payload_len;
+		memmove(in, in + f.header_len + f.payload_len, have);
+	}
+	ws_message_free(&m);
+	return have == 0 ? result : "leftover bytes";
+}
+
 int
 main(void)
 {
@@ -315,6 +366,9 @@ main(void)
 		CHECK(b.len == 127);
 	}
 	buf_free(&b);
+
+	/* a whole conversation arriving byte by byte */
+	CHECK_STR(stream_bytewise(), "p|Hello|close 1000");
 
 	/* reassembly: RFC 6455 5.7 "Hel" + "lo", a ping may come in between */
 	CHECK(add(&m, false, WS_OP_TEXT, "Hel", 3, 64000) == WS_MESSAGE_PARTIAL);
