@@ -7,6 +7,9 @@
 
 #include <json.h>
 
+/* deepest nesting accepted, in objects and arrays */
+#define JSONTEXT_MAX_DEPTH 256
+
 static bool check_value(const char *t, size_t len, size_t *i, int depth);
 
 static void
@@ -115,7 +118,7 @@ check_value(const char *t, size_t len, size_t *i, int depth)
 {
 	char		close;
 
-	if (depth > 1000)
+	if (depth > JSONTEXT_MAX_DEPTH)
 		return false;
 	check_ws(t, len, i);
 	if (*i >= len)
@@ -194,7 +197,8 @@ jsontext_parse(const char *text, size_t len)
 
 	if (len > (size_t) 0x7fffffff || !jsontext_is_strict(text, len))
 		return NULL;
-	tok = json_tokener_new();
+	/* json-c's default depth of 32 is too shallow for some jsonb rows */
+	tok = json_tokener_new_ex(JSONTEXT_MAX_DEPTH);
 	if (tok == NULL)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |

@@ -89,6 +89,21 @@ check_string_array(struct json_object *got, struct json_object *want, const char
 	}
 }
 
+/* Compare n malloc'd strings with the expected array, then free them. */
+static void
+check_and_free_list(char **list, int n, struct json_object *want, const char *what)
+{
+	struct json_object *got = json_object_new_array();
+
+	for (int k = 0; k < n; k++)
+	{
+		json_object_array_add(got, json_object_new_string(list[k]));
+		free(list[k]);
+	}
+	check_string_array(got, want, what);
+	json_object_put(got);
+}
+
 /* Every legacy vector: names and channels exactly, in order. */
 static void
 test_vectors(const char *path)
@@ -140,25 +155,10 @@ test_vectors(const char *path)
 		/* the expansion functions */
 		n = event_expand_names(db, col, doc, action, names);
 		CHECK(n == EVENT_NAME_COUNT);
-		got = json_object_new_array();
-		for (int k = 0; k < n; k++)
-		{
-			json_object_array_add(got, json_object_new_string(names[k]));
-			free(names[k]);
-		}
-		check_string_array(got, want_events, "events");
-		json_object_put(got);
-
+		check_and_free_list(names, n, want_events, "events");
 		n = event_expand_channels(db, col, doc, action, channels);
 		CHECK(n == EVENT_CHANNEL_COUNT);
-		got = json_object_new_array();
-		for (int k = 0; k < n; k++)
-		{
-			json_object_array_add(got, json_object_new_string(channels[k]));
-			free(channels[k]);
-		}
-		check_string_array(got, want_channels, "channels");
-		json_object_put(got);
+		check_and_free_list(channels, n, want_channels, "channels");
 
 		/* and the same lists inside a parsed event's frame */
 		snprintf(text, sizeof(text),
@@ -407,6 +407,26 @@ test_invalid(void)
 #undef BASE_IDS
 }
 
+/* jsonb rows nest deeper than json-c's default limit of 32 */
+static void
+test_deep_payload(void)
+{
+	Buf			text = BUF_INIT;
+	RelayEvent *ev;
+
+	buf_append_str(&text, "{\"v\":1,\"event\":\"e\",\"action\":\"create\",\"databaseId\":\"d\","
+				   "\"collectionId\":\"c\",\"documentId\":\"x\",\"read\":[\"any\"],\"payload\":{\"j\":");
+	for (int i = 0; i < 100; i++)
+		buf_append_char(&text, '[');
+	for (int i = 0; i < 100; i++)
+		buf_append_char(&text, ']');
+	buf_append_str(&text, "}}");
+	ev = parse_ok(text.data);
+	if (ev)
+		event_release(ev);
+	buf_free(&text);
+}
+
 static void
 test_format_now(void)
 {
@@ -429,6 +449,7 @@ main(int argc, char **argv)
 	test_large();
 	test_length_bounded();
 	test_invalid();
+	test_deep_payload();
 	test_format_now();
 	return unit_summary("event");
 }
