@@ -1,0 +1,81 @@
+/*
+ * query.h - Appwrite realtime queries, compiled once and matched per event
+ *
+ * A query arrives as a JSON string {"method":M,"attribute":A,"values":[...]}
+ * (PROTOCOL.md section 7).  query_compile() turns it into a small tree with
+ * native values at subscribe time, so that matching an event's payload
+ * never parses JSON and never allocates.
+ */
+#ifndef RELAY_QUERY_H
+#define RELAY_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+struct Buf;
+
+typedef enum QueryMethod
+{
+	QUERY_EQUAL,
+	QUERY_NOT_EQUAL,
+	QUERY_LESS,
+	QUERY_LESS_EQUAL,
+	QUERY_GREATER,
+	QUERY_GREATER_EQUAL,
+	QUERY_IS_NULL,
+	QUERY_IS_NOT_NULL,
+	QUERY_AND,
+	QUERY_OR,
+	QUERY_SELECT_ALL			/* select(["*"]): matches every event */
+} QueryMethod;
+
+typedef enum QueryValueType
+{
+	QUERY_VALUE_NULL,
+	QUERY_VALUE_BOOL,
+	QUERY_VALUE_INT,
+	QUERY_VALUE_DOUBLE,
+	QUERY_VALUE_STRING
+} QueryValueType;
+
+typedef struct QueryValue
+{
+	uint8_t		type;			/* QueryValueType */
+	bool		b;
+	uint32_t	len;			/* string length */
+	union
+	{
+		int64_t		i;
+		double		d;
+		char	   *s;
+	}			u;
+} QueryValue;
+
+typedef struct Query
+{
+	uint8_t		method;			/* QueryMethod */
+	uint32_t	n;				/* values, or sub-queries for and/or */
+	char	   *attribute;		/* NULL for and, or, select */
+	QueryValue *values;
+	struct Query *sub;
+} Query;
+
+/*
+ * Compile one query from its JSON text.  On failure returns false and
+ * appends a message for the client (saying what is wrong) to err.
+ */
+extern bool query_compile(const char *text, size_t len, Query *out, struct Buf *err);
+
+/* Free what query_compile() allocated inside q (not q itself). */
+extern void query_free(Query *q);
+
+/*
+ * Does the payload (a JSON object) satisfy q?  Type-strict: numbers match
+ * numbers (5 and 5.0 are equal), strings match strings; an attribute that
+ * is missing from the payload never matches.
+ */
+extern bool query_match(const Query *q, struct json_object *payload);
+
+#endif
