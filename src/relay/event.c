@@ -221,6 +221,58 @@ event_has_channel(const RelayEvent *ev, const char *s, size_t len, uint32_t hash
 	return false;
 }
 
+/* Index the payload's top-level members by hash for query matching. */
+static void
+index_fields(RelayEvent *ev, struct json_object *payload)
+{
+	struct json_object_iterator it = json_object_iter_begin(payload);
+	struct json_object_iterator end = json_object_iter_end(payload);
+	uint32_t	size = 8;
+	int			n = json_object_object_length(payload);
+
+	/* at most half full, so probes stay short */
+	while (size < (uint32_t) n * 2)
+		size *= 2;
+	ev->fields = relay_calloc(size, sizeof(EventField));
+	ev->field_mask = size - 1;
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+	{
+		const char *name = json_object_iter_peek_name(&it);
+		uint32_t	len = (uint32_t) strlen(name);
+		uint32_t	hash = event_channel_hash(name, len);
+		uint32_t	i = hash & ev->field_mask;
+
+		while (ev->fields[i].name != NULL)
+			i = (i + 1) & ev->field_mask;
+		ev->fields[i].hash = hash;
+		ev->fields[i].len = len;
+		ev->fields[i].name = name;
+		ev->fields[i].value = json_object_iter_peek_value(&it);
+	}
+}
+
+/* Look up a payload member by precomputed hash; see event.h. */
+bool
+event_field(const RelayEvent *ev, const char *name, uint32_t len, uint32_t hash,
+			struct json_object **value)
+{
+	uint32_t	i;
+
+	if (ev->fields == NULL)
+		return false;
+	for (i = hash & ev->field_mask; ev->fields[i].name != NULL; i = (i + 1) & ev->field_mask)
+	{
+		const EventField *f = &ev->fields[i];
+
+		if (f->hash == hash && f->len == len && memcmp(f->name, name, len) == 0)
+		{
+			*value = f->value;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Now as 2026-05-01T10:00:00.123+00:00 (what Appwrite's DateTime::formatTz gives). */
 void
 event_format_now(char out[32])
@@ -255,6 +307,7 @@ event_release(RelayEvent *ev)
 	for (int i = 0; i < ev->nroles; i++)
 		free(ev->roles[i]);
 	free(ev->roles);
+	free(ev->fields);
 	if (ev->payload)
 		json_object_put(ev->payload);
 	free(ev->body);
@@ -357,6 +410,7 @@ event_build(const char *db, const char *col, const char *doc,
 			ev->read_guests = true;
 	}
 	ev->payload = json_object_get(payload);
+	index_fields(ev, payload);
 
 	buf_reserve(&body, payload_len + 4096);
 	buf_append_str(&body, "{\"type\":\"event\",\"data\":{\"events\":[");

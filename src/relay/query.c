@@ -8,6 +8,7 @@
  */
 #include "query.h"
 #include "buf.h"
+#include "event.h"
 #include "jsontext.h"
 
 #include <stdlib.h>
@@ -222,6 +223,8 @@ compile_object(struct json_object *obj, Query *out, Buf *err, int depth)
 		return false;
 	}
 	out->attribute = relay_strdup(json_object_get_string(attribute));
+	out->attr_len = (uint32_t) strlen(out->attribute);
+	out->attr_hash = event_channel_hash(out->attribute, out->attr_len);
 	if (out->method == QUERY_IS_NULL || out->method == QUERY_IS_NOT_NULL)
 		return true;
 
@@ -356,9 +359,18 @@ value_compare(struct json_object *v, const QueryValue *qv, int *cmp)
 	return false;
 }
 
-/* Match one query against the payload object; no allocation. */
-bool
-query_match(const Query *q, struct json_object *payload)
+/* Find q's attribute in the event's field table, or else in the payload. */
+static bool
+lookup(const Query *q, const RelayEvent *ev, struct json_object *payload, struct json_object **v)
+{
+	if (ev)
+		return event_field(ev, q->attribute, q->attr_len, q->attr_hash, v);
+	return payload != NULL && json_object_object_get_ex(payload, q->attribute, v);
+}
+
+/* Match one query; the attribute comes from ev if given, else from payload. */
+static bool
+match(const Query *q, const RelayEvent *ev, struct json_object *payload)
 {
 	struct json_object *v;
 	int			cmp;
@@ -370,14 +382,14 @@ query_match(const Query *q, struct json_object *payload)
 		case QUERY_AND:
 			for (uint32_t i = 0; i < q->n; i++)
 			{
-				if (!query_match(&q->sub[i], payload))
+				if (!match(&q->sub[i], ev, payload))
 					return false;
 			}
 			return true;
 		case QUERY_OR:
 			for (uint32_t i = 0; i < q->n; i++)
 			{
-				if (query_match(&q->sub[i], payload))
+				if (match(&q->sub[i], ev, payload))
 					return true;
 			}
 			return false;
@@ -386,7 +398,7 @@ query_match(const Query *q, struct json_object *payload)
 	}
 
 	/* a missing attribute never matches; a present null is v == NULL */
-	if (payload == NULL || !json_object_object_get_ex(payload, q->attribute, &v))
+	if (!lookup(q, ev, payload, &v))
 		return false;
 
 	switch (q->method)
@@ -440,4 +452,82 @@ query_match(const Query *q, struct json_object *payload)
 		}
 	}
 	return false;
+}
+
+/* Match against a payload object; no allocation. */
+bool
+query_match(const Query *q, struct json_object *payload)
+{
+	return match(q, NULL, payload);
+}
+
+/* Match against an event's payload by its field table; no allocation. */
+bool
+query_match_event(const Query *q, const RelayEvent *ev)
+{
+	return match(q, ev, NULL);
+}
+
+/* Bytes the nested parts of q need when packed; see query.h. */
+void
+query_measure(const Query *q, size_t *structs, size_t *strings)
+{
+	if (q->method == QUERY_AND || q->method == QUERY_OR)
+	{
+		*structs += sizeof(Query) * q->n;
+		for (uint32_t i = 0; i < q->n; i++)
+			query_measure(&q->sub[i], structs, strings);
+		return;
+	}
+	if (q->attribute)
+		*strings += q->attr_len + 1;
+	if (q->values)
+	{
+		*structs += sizeof(QueryValue) * q->n;
+		for (uint32_t i = 0; i < q->n; i++)
+		{
+			if (q->values[i].type == QUERY_VALUE_STRING)
+				*strings += q->values[i].len + 1;
+		}
+	}
+}
+
+/* Copy string s[0..len) to the strings cursor and return the copy. */
+static char *
+pack_string(const char *s, size_t len, char **strings)
+{
+	char	   *p = *strings;
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	*strings += len + 1;
+	return p;
+}
+
+/* Copy src into *dst with nested parts at the cursors; see query.h. */
+void
+query_copy(const Query *src, Query *dst, char **structs, char **strings)
+{
+	*dst = *src;
+	if (src->method == QUERY_AND || src->method == QUERY_OR)
+	{
+		dst->sub = (Query *) *structs;
+		*structs += sizeof(Query) * src->n;
+		for (uint32_t i = 0; i < src->n; i++)
+			query_copy(&src->sub[i], &dst->sub[i], structs, strings);
+		return;
+	}
+	if (src->attribute)
+		dst->attribute = pack_string(src->attribute, src->attr_len, strings);
+	if (src->values)
+	{
+		dst->values = (QueryValue *) *structs;
+		*structs += sizeof(QueryValue) * src->n;
+		for (uint32_t i = 0; i < src->n; i++)
+		{
+			dst->values[i] = src->values[i];
+			if (src->values[i].type == QUERY_VALUE_STRING)
+				dst->values[i].u.s = pack_string(src->values[i].u.s, src->values[i].len, strings);
+		}
+	}
 }

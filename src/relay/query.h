@@ -57,6 +57,8 @@ typedef struct Query
 {
 	uint8_t		method;			/* QueryMethod */
 	uint32_t	n;				/* values, or sub-queries for and/or */
+	uint32_t	attr_len;
+	uint32_t	attr_hash;		/* event_channel_hash() of attribute */
 	char	   *attribute;		/* NULL for and, or, select */
 	QueryValue *values;
 	struct Query *sub;
@@ -77,5 +79,19 @@ extern void query_free(Query *q);
  * is missing from the payload never matches.
  */
 extern bool query_match(const Query *q, struct json_object *payload);
+
+/* The same against an event's payload, through its field table (the hot path). */
+struct RelayEvent;
+extern bool query_match_event(const Query *q, const struct RelayEvent *ev);
+
+/*
+ * Packing compiled queries into one allocation (the subscription's block):
+ * query_measure() adds the bytes q's nested parts need to *structs (arrays
+ * of Query/QueryValue, 8-byte aligned) and *strings; query_copy() copies
+ * src into *dst, placing nested parts at the two cursors and advancing
+ * them.  The copy is freed with its block, never with query_free().
+ */
+extern void query_measure(const Query *q, size_t *structs, size_t *strings);
+extern void query_copy(const Query *src, Query *dst, char **structs, char **strings);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * subscription.h - one subscription of a connection: id, channels, queries
  *
- * Built once when the client subscribes, in as few allocations as possible
- * (the id and the channel names share one block with the struct), and
+ * Built once when the client subscribes, in one allocation (struct,
+ * channels, compiled queries and every string share a block), and
  * matched against every event with subscription_matches(), which compares
  * precomputed channel hashes before any string and never allocates.
  */
@@ -36,7 +36,7 @@ typedef struct Subscription
 	uint16_t	nchannels;
 	uint16_t	nqueries;
 	SubChannel *channels;		/* inside the block */
-	Query	   *queries;		/* ANDed; own allocation */
+	Query	   *queries;		/* ANDed; inside the block */
 } Subscription;
 
 /* A channel name handed to subscription_new(); need not be NUL-terminated. */
@@ -47,8 +47,9 @@ typedef struct SubChannelName
 } SubChannelName;
 
 /*
- * Build a subscription.  Duplicate channel names are dropped.  Takes
- * ownership of queries (an array of nqueries compiled queries, or NULL).
+ * Build a subscription.  Duplicate channel names are dropped.  queries (an
+ * array of nqueries compiled queries from relay_malloc, or NULL) is copied
+ * into the block and freed.
  */
 extern Subscription *subscription_new(const char *id, size_t id_len,
 									  const SubChannelName *channels, int nchannels,

@@ -260,6 +260,18 @@ test_inline(void)
 	CHECK(!event_has_channel(ev, "files", 5, event_channel_hash("files", 5)));
 	CHECK(!event_has_channel(ev, "documents.create", 16, event_channel_hash("documents.create", 16)));
 
+	/* payload members by precomputed hash, as queries look them up */
+	{
+		struct json_object *v = (struct json_object *) 1;
+
+		CHECK(event_field(ev, "price", 5, event_channel_hash("price", 5), &v) &&
+			  json_object_get_double(v) == 1.5);
+		CHECK(event_field(ev, "$updatedAt", 10, event_channel_hash("$updatedAt", 10), &v) &&
+			  v == NULL);
+		CHECK(!event_field(ev, "pric", 4, event_channel_hash("pric", 4), &v));
+		CHECK(!event_field(ev, "status", 6, event_channel_hash("status", 6), &v));
+	}
+
 	/* shared by several output queues */
 	event_retain(ev);
 	CHECK(ev->refcount == 2);

@@ -590,13 +590,17 @@ test_limits(void)
 
 /* ---- queries ---- */
 
-/* Compile text and match it against a payload. */
+/*
+ * Compile text and match it against a payload, both as a JSON object and
+ * through an event's field table (the delivery path); the two must agree.
+ */
 static bool
 qmatch(const char *query, const char *payload)
 {
 	Query		q;
 	Buf			err = BUF_INIT;
 	struct json_object *p = json_tokener_parse(payload);
+	RelayEvent *ev = make_event("create", "[\"any\"]", payload);
 	bool		r = false;
 
 	if (!query_compile(query, strlen(query), &q, &err))
@@ -604,8 +608,10 @@ qmatch(const char *query, const char *payload)
 	else
 	{
 		r = query_match(&q, p);
+		CHECK(query_match_event(&q, ev) == r);
 		query_free(&q);
 	}
+	event_release(ev);
 	json_object_put(p);
 	buf_free(&err);
 	return r;
