@@ -99,7 +99,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   args text[];
-  col text;
   other regclass;
 BEGIN
   IF tbl IS NULL THEN
@@ -109,26 +108,16 @@ BEGIN
   read := coalesce(read, '{}');
   exclude_columns := coalesce(exclude_columns, '{}');
 
-  -- one argument per column name, so that any name works; roles have no commas
-  args := ARRAY['collection=' || collection];
-  IF id_column IS NOT NULL THEN
-    args := args || ('id_column=' || id_column);
-  END IF;
-  IF cardinality(read) > 0 THEN
-    args := args || ('read=' || array_to_string(read, ','));
-  END IF;
-  IF permissions_column IS NOT NULL THEN
-    args := args || ('permissions_column=' || permissions_column);
-  END IF;
-  IF created_at_column IS NOT NULL THEN
-    args := args || ('created_at_column=' || created_at_column);
-  END IF;
-  IF updated_at_column IS NOT NULL THEN
-    args := args || ('updated_at_column=' || updated_at_column);
-  END IF;
-  FOREACH col IN ARRAY exclude_columns LOOP
-    args := args || ('exclude_columns=' || col);
-  END LOOP;
+  -- one argument per option (NULL options drop out), one per excluded
+  -- column so that any column name works; roles have no commas
+  args := array_remove(ARRAY[
+            'collection=' || collection,
+            'id_column=' || id_column,
+            CASE WHEN cardinality(read) > 0 THEN 'read=' || array_to_string(read, ',') END,
+            'permissions_column=' || permissions_column,
+            'created_at_column=' || created_at_column,
+            'updated_at_column=' || updated_at_column], NULL)
+          || ARRAY(SELECT 'exclude_columns=' || c FROM unnest(exclude_columns) c);
 
   PERFORM realtime.check_trigger_args(tbl, args);
 
