@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -43,6 +44,7 @@ static uint64 trigger_seq = 0;
 /* Reused for every event (TopMemoryContext). */
 static StringInfoData trigger_buf;
 static StringInfoData trigger_docid;
+static StringInfoData trigger_docid_json;
 
 /* current_database(), percent-encoded and JSON-escaped, once per backend */
 static char *trigger_current_database = NULL;
@@ -199,24 +201,39 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 	const char *db = trigger_database_id();
 	const char *col = cfg->collection_json;
 	int			collen = strlen(col) - 2;	/* without the quotes */
+	const char *docid;
 	Datum	   *perms = NULL;
 	bool	   *permnulls = NULL;
 	int			nperms = 0;
 	int			i;
+	char		seqbuf[MAXINT8LEN + 1];
+	int			seqlen;
 
-	/* the document id: percent-encoded, then JSON-escaped */
+	/* the document id: percent-encoded, then JSON-escaped once for 3 uses */
 	resetStringInfo(&trigger_docid);
 	row_json_document_id(&trigger_docid, rj, slot);
+	resetStringInfo(&trigger_docid_json);
+	row_json_escape_inner(&trigger_docid_json, trigger_docid.data, trigger_docid.len);
+	docid = trigger_docid_json.data;
 
+	/* plain appends rather than a format: this runs for every row */
 	appendStringInfoString(buf, "{\"v\":1,\"event\":\"databases.");
 	appendStringInfoString(buf, db);
 	appendStringInfoString(buf, ".collections.");
 	appendBinaryStringInfo(buf, col + 1, collen);
 	appendStringInfoString(buf, ".documents.");
-	row_json_escape_inner(buf, trigger_docid.data, trigger_docid.len);
-	appendStringInfo(buf, ".%s\",\"action\":\"%s\",\"databaseId\":\"%s\",\"collectionId\":%s,\"documentId\":",
-					 action, action, db, col);
-	row_json_escape(buf, trigger_docid.data, trigger_docid.len);
+	appendStringInfoString(buf, docid);
+	appendStringInfoChar(buf, '.');
+	appendStringInfoString(buf, action);
+	appendStringInfoString(buf, "\",\"action\":\"");
+	appendStringInfoString(buf, action);
+	appendStringInfoString(buf, "\",\"databaseId\":\"");
+	appendStringInfoString(buf, db);
+	appendStringInfoString(buf, "\",\"collectionId\":");
+	appendStringInfoString(buf, col);
+	appendStringInfoString(buf, ",\"documentId\":\"");
+	appendStringInfoString(buf, docid);
+	appendStringInfoChar(buf, '"');
 	*header_len = buf->len;
 
 	if (rj->permissions_attnum != 0 && !slot->tts_isnull[rj->permissions_attnum - 1])
@@ -236,9 +253,13 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 		row_json_changed(buf, rj, slot, oldslot);
 	}
 
-	appendStringInfoString(buf, ",\"payload\":{\"$id\":");
-	row_json_escape(buf, trigger_docid.data, trigger_docid.len);
-	appendStringInfo(buf, ",\"$collectionId\":%s,\"$databaseId\":\"%s\",\"$createdAt\":", col, db);
+	appendStringInfoString(buf, ",\"payload\":{\"$id\":\"");
+	appendStringInfoString(buf, docid);
+	appendStringInfoString(buf, "\",\"$collectionId\":");
+	appendStringInfoString(buf, col);
+	appendStringInfoString(buf, ",\"$databaseId\":\"");
+	appendStringInfoString(buf, db);
+	appendStringInfoString(buf, "\",\"$createdAt\":");
 	row_json_timestamp(buf, slot, rj->created_at_attnum);
 	appendStringInfoString(buf, ",\"$updatedAt\":");
 	row_json_timestamp(buf, slot, rj->updated_at_attnum);
@@ -253,7 +274,10 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 	}
 	appendStringInfoChar(buf, ']');
 	row_json_columns(buf, rj, slot);
-	appendStringInfo(buf, "},\"seq\":" UINT64_FORMAT "}", trigger_seq);
+	appendStringInfoString(buf, "},\"seq\":");
+	seqlen = pg_ulltoa_n(trigger_seq, seqbuf);
+	appendBinaryStringInfo(buf, seqbuf, seqlen);
+	appendStringInfoChar(buf, '}');
 }
 
 /*
@@ -342,6 +366,7 @@ realtime_notify_trigger(PG_FUNCTION_ARGS)
 
 		initStringInfo(&trigger_buf);
 		initStringInfo(&trigger_docid);
+		initStringInfo(&trigger_docid_json);
 		MemoryContextSwitchTo(oldcxt);
 	}
 	resetStringInfo(&trigger_buf);
@@ -359,7 +384,7 @@ realtime_notify_trigger(PG_FUNCTION_ARGS)
 		pfree(trigger_buf.data);
 		trigger_buf.data = NULL;
 		pfree(trigger_docid.data);
-		trigger_docid.data = NULL;
+		pfree(trigger_docid_json.data);
 	}
 
 	return PointerGetDatum(NULL);
