@@ -116,9 +116,11 @@ SET pg_realtime.inline_payload_limit = 8000;
 SET pg_realtime.inline_payload_limit = 100;
 RESET ALL;
 
--- Large events: the table is private, the purge function is for the owner.
+-- Privileges: large events are private, purging them is for the owner;
+-- storing one is open (the trigger runs as whoever changes the row).
 SELECT has_table_privilege('public', 'realtime.large_events', 'SELECT') AS public_can_read,
        has_function_privilege('public', 'realtime.purge_large_events(interval)', 'EXECUTE') AS public_can_purge,
-       has_function_privilege('public', 'realtime.store_large_event(text)', 'EXECUTE') AS public_can_store;
+       has_function_privilege('public', 'realtime.store_large_event(text)', 'EXECUTE') AS public_can_store,
+       has_function_privilege('public', 'realtime.check_trigger_args(regclass, text[])', 'EXECUTE') AS public_can_check;
 
 DROP TABLE nopk, "Order Lines", items;

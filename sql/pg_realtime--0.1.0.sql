@@ -18,6 +18,8 @@ CREATE FUNCTION realtime.check_trigger_args(tbl regclass, args text[])
 RETURNS void
 AS 'MODULE_PATHNAME', 'realtime_check_trigger_args'
 LANGUAGE C STRICT;
+-- it opens any table, so only for those who may track tables
+REVOKE ALL ON FUNCTION realtime.check_trigger_args(regclass, text[]) FROM PUBLIC;
 
 -- The tables realtime.track() manages and their options.
 CREATE TABLE realtime.tracked_tables (
