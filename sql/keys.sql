@@ -5,6 +5,7 @@
 -- Also: tables outside public, partitioned tables, pg_realtime.database_id.
 -- Events are read back through the large path (see payload_types).
 --
+\set SHOW_CONTEXT never
 SET pg_realtime.inline_payload_limit = 256;
 CREATE FUNCTION last_ids() RETURNS TABLE (event text, document_id text, payload_id text)
 LANGUAGE sql AS $$
@@ -62,6 +63,8 @@ INSERT INTO measures VALUES (1, '2025-06-01', 1.5);
 SELECT * FROM last_ids();
 INSERT INTO measures VALUES (1, '2026-06-01', 2.5);
 SELECT * FROM last_ids();
+-- a partition of a tracked table is covered by the parent's options
+SELECT realtime.track('measures_2025', read => ARRAY['any']);
 -- a row moved to another partition is a delete and a create
 UPDATE measures SET at = '2025-07-01' WHERE at = '2026-06-01';
 SELECT e ->> 'event' FROM (SELECT event::json AS e FROM realtime.large_events ORDER BY id DESC LIMIT 2) l;

@@ -123,6 +123,13 @@ BEGIN
 
   PERFORM realtime.check_trigger_args(tbl, args);
 
+  IF EXISTS (SELECT FROM pg_trigger
+              WHERE tgrelid = tbl AND tgname = 'pg_realtime_notify' AND tgparentid <> 0) THEN
+    RAISE EXCEPTION 'table % is a partition of a tracked table', tbl
+      USING ERRCODE = 'object_in_use',
+            HINT = 'Its changes are already sent with the collection id of the partitioned table; change the options there.';
+  END IF;
+
   SELECT t.tbl INTO other FROM realtime.tracked_tables t
    WHERE t.collection = track.collection AND t.tbl <> track.tbl;
   IF FOUND THEN
