@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# bench/trigger/run.sh - what an event trigger costs a writer: rows/s and
+# commit rate with no trigger, contrib tcn, a PL/pgSQL trigger building the
+# same event, and pg_realtime, all in one run on a throwaway cluster.
+#
+#   bench/trigger/run.sh        writes bench/trigger/results.md and prints it
+#
+# Environment (defaults in brackets):
+#   BENCH_SECONDS [10]         length of each rows/s run
+#   BENCH_ROUNDS [3]           rows/s runs per variant and workload (median)
+#   BENCH_COMMIT_SECONDS [8]   length of each commit-rate run
+#   BENCH_COMMIT_ROUNDS [3]    commit-rate runs per variant and client count
+#   BENCH_CLIENTS ["1 16 64"]  client counts of the commit-rate part
+#   BENCH_PORT [55490]         port of the throwaway cluster
+#   BENCH_OUT [bench/trigger/results.md]
+#   BENCH_PROFILE [0]          1: after the measured runs, one more bulk
+#                              pg_realtime run under perf record; the
+#                              report goes to bench/trigger/profile.txt
+#   PG_REALTIME_INSTALL_SQL    a script to run instead of CREATE EXTENSION
+#                              pg_realtime, to measure a build that is not
+#                              installed (schema realtime, functions pointing
+#                              at that build's .so)
+#
+# Needs pgbench, a C compiler and libpq headers (for the LISTEN consumer),
+# and the pg_realtime and tcn extensions installed.  Run as root, the server
+# runs as user postgres (test/cluster.sh).  Takes about 9 minutes with the
+# defaults.  A benchmark, not a test: nothing here fails on slow numbers.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+COMMAND="${BENCH_COMMAND_LINE:-bench/trigger/run.sh}"
+
+SECONDS_RUN=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+COMMIT_SECONDS=${BENCH_COMMIT_SECONDS:-8}
+COMMIT_ROUNDS=${BENCH_COMMIT_ROUNDS:-3}
+CLIENTS=${BENCH_CLIENTS:-"1 16 64"}
+PORT=${BENCH_PORT:-55490}
+OUT=${BENCH_OUT:-$ROOT/bench/trigger/results.md}
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBIN=$("$PG_CONFIG" --bindir)
+PGBENCH=$PGBIN/pgbench
+PSQL=$PGBIN/psql
+
+VARIANTS="none tcn plpgsql realtime"
+COMMIT_VARIANTS="none realtime plpgsql"
+declare -A LABEL=([none]="no trigger" [tcn]="contrib tcn" [plpgsql]="PL/pgSQL + pg_notify" [realtime]="pg_realtime")
+declare -A CHANNEL=([tcn]=bench_tcn [plpgsql]=bench_plpgsql [realtime]=pg_realtime)
+
+tmp=$(mktemp -d /tmp/pg_realtime_bench.XXXXXX)
+chmod 755 "$tmp"
+cluster=$tmp/cluster
+consumer_pid=
+cleanup() {
+  [ -n "$consumer_pid" ] && kill "$consumer_pid" 2>/dev/null
+  test/cluster.sh stop "$cluster" >/dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+sql() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+# --- cluster: durable commits, no checkpoint or autovacuum inside a run ---
+log "starting cluster on port $PORT"
+test/cluster.sh start "$cluster" "$PORT" \
+  "fsync = on" "synchronous_commit = on" "full_page_writes = on" \
+  "shared_buffers = 1GB" "wal_buffers = 64MB" \
+  "max_wal_size = 32GB" "min_wal_size = 1GB" "checkpoint_timeout = 1h" \
+  "autovacuum = off" "jit = off" "timezone = 'UTC'" "max_connections = 200"
+eval "$(test/cluster.sh env "$cluster" "$PORT")"
+
+cc -O2 -Wall -Wextra -o "$tmp/listen" bench/trigger/listen.c \
+  -I"$("$PG_CONFIG" --includedir)" -L"$("$PG_CONFIG" --libdir)" -lpq
+
+# --- schema: four identical orders tables, one per variant ---
+if [ -n "${PG_REALTIME_INSTALL_SQL:-}" ]; then
+  sql -f "$PG_REALTIME_INSTALL_SQL" >/dev/null
+else
+  sql -c "CREATE EXTENSION pg_realtime"
+fi
+sql -c "CREATE EXTENSION tcn"
+sql -f bench/trigger/schema.sql >/dev/null
+
+# pgbench scripts: the same rows for every variant; a bulk statement writes
+# 100 rows, a single-row statement one.
+for v in $VARIANTS; do
+  cat >"$tmp/bulk_$v.sql" <<EOF
+INSERT INTO orders_$v (customer, status, amount, paid, details)
+SELECT 'customer-' || g, 'pending', g * 1.25, g % 2 = 0,
+       jsonb_build_object('sku', 'SKU-' || g, 'qty', g % 5 + 1, 'note', 'gift wrap')
+  FROM generate_series(1, 100) g;
+EOF
+  cat >"$tmp/single_$v.sql" <<EOF
+\set g random(1, 100)
+INSERT INTO orders_$v (customer, status, amount, paid, details)
+VALUES ('customer-' || :g, 'pending', :g::int * 1.25, :g::int % 2 = 0,
+        jsonb_build_object('sku', 'SKU-' || :g, 'qty', :g::int % 5 + 1, 'note', 'gift wrap'));
+EOF
+done
+declare -A ROWS_PER_TX=([bulk]=100 [single]=1)
+
+# --- the consumer: LISTEN on every channel, drained all along ---
+"$tmp/listen" "host=$PGHOST port=$PGPORT user=postgres dbname=postgres" \
+  bench_tcn bench_plpgsql pg_realtime >"$tmp/consumer.out" 2>"$tmp/consumer.err" &
+consumer_pid=$!
+for _ in $(seq 50); do grep -q listening "$tmp/consumer.out" 2>/dev/null && break; sleep 0.1; done
+grep -q listening "$tmp/consumer.out" || { cat "$tmp/consumer.err" >&2; exit 1; }
+
+# results: one line per run, "part workload variant clients round value extra"
+raw=$tmp/raw.tsv
+: >"$raw"
+declare -A EXPECTED=()   # events each channel must have received
+max_queue=0
+
+# pgbench_tps SCRIPT CLIENTS SECONDS [PGOPTIONS]: run, print the tps
+pgbench_tps() {
+  local jobs=$(( $2 < 2 ? 1 : 2 ))
+  PGOPTIONS="${4:-}" "$PGBENCH" -n -M prepared -c "$2" -j "$jobs" -T "$3" -f "$1" 2>"$tmp/pgbench.err" \
+    | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' \
+    || { cat "$tmp/pgbench.err" >&2; return 1; }
+}
+
+# reset_tables: empty all four tables so every run starts alike
+reset_tables() {
+  sql -c "TRUNCATE orders_none, orders_tcn, orders_plpgsql, orders_realtime RESTART IDENTITY"
+}
+
+# after_run VARIANT: count the rows written (the events to expect) and check
+# that the consumer keeps the notification queue empty
+after_run() {
+  local n q
+  n=$(sql -c "SELECT count(*) FROM orders_$1")
+  [ "$1" != none ] && EXPECTED[$1]=$(( ${EXPECTED[$1]:-0} + n ))
+  sleep 0.5
+  q=$(sql -c "SELECT round((pg_notification_queue_usage() * 100)::numeric, 4)")
+  max_queue=$(awk -v a="$max_queue" -v b="$q" 'BEGIN { print (b > a) ? b : a }')
+}
+
+# rotate N WORDS...: the words rotated left by N, so the order of variants
+# changes from round to round and drift does not favour one of them
+rotate() {
+  local n=$1; shift
+  local words=("$@") k=${#words[@]} i
+  for ((i = 0; i < k; i++)); do printf '%s ' "${words[$(( (i + n) % k ))]}"; done
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+# --- part 1: rows/s, one client, commits not waiting for the disk ---
+log "warm-up"
+for v in $VARIANTS; do
+  for w in bulk single; do
+    reset_tables
+    pgbench_tps "$tmp/${w}_$v.sql" 1 2 "-c synchronous_commit=off" >/dev/null
+    after_run "$v"
+  done
+done
+for r in $(seq "$ROUNDS"); do
+  for w in bulk single; do
+    for v in $(rotate $((r - 1)) $VARIANTS); do
+      reset_tables
+      tps=$(pgbench_tps "$tmp/${w}_$v.sql" 1 "$SECONDS_RUN" "-c synchronous_commit=off")
+      rows=$(awk -v t="$tps" -v n="${ROWS_PER_TX[$w]}" 'BEGIN { printf "%.0f", t * n }')
+      after_run "$v"
+      log "rows/s round $r $w $v: $rows"
+      printf 'rows\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$rows" >>"$raw"
+    done
+  done
+done
+
+# --- part 2: commit rate, synchronous_commit = on ---
+# Each run also counts WAL flushes (pg_stat_wal.wal_sync): commits per flush
+# above 1 means group commit coalesced; and samples what the clients wait on.
+for r in $(seq "$COMMIT_ROUNDS"); do
+  for c in $CLIENTS; do
+    for v in $(rotate $((r - 1)) $COMMIT_VARIANTS); do
+      reset_tables
+      sql -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+      waits=
+      if [ "$c" -ge 16 ] && [ "$r" = 1 ]; then
+        ( sleep $(( COMMIT_SECONDS / 2 )); for _ in 1 2 3 4 5; do
+            sql -F ' ' -c "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU'), count(*)
+                             FROM pg_stat_activity WHERE application_name = 'pgbench' GROUP BY 1"
+            sleep 0.3; done ) >"$tmp/waits" &
+        waits=$!
+      fi
+      tps=$(pgbench_tps "$tmp/single_$v.sql" "$c" "$COMMIT_SECONDS")
+      [ -n "$waits" ] && wait "$waits"
+      after_run "$v"
+      syncs=$(sql -c "SELECT wal_sync FROM pg_stat_wal")
+      per_sync=$(awk -v t="$tps" -v s="$COMMIT_SECONDS" -v n="$syncs" \
+                 'BEGIN { printf "%.1f", (n > 0) ? t * s / n : 0 }')
+      extra=
+      if [ -n "$waits" ]; then
+        extra=$(awk '{ n[$1] += $2; t += $2 } END { for (k in n) printf "%d %s\n", 100 * n[k] / t + 0.5, k }' "$tmp/waits" \
+                | sort -nr | awk '$1 > 0 { printf "%s%s %d%%", (n++ ? "; " : ""), $2, $1 }')
+      fi
+      log "commits/s round $r clients $c $v: $tps ($per_sync commits per WAL flush) $extra"
+      printf 'commit\tsingle\t%s\t%s\t%s\t%s\t%s|%s\n' "$v" "$c" "$r" "$tps" "$per_sync" "$extra" >>"$raw"
+    done
+  done
+done
+
+# --- optional: where the writing backend spends its time with pg_realtime ---
+if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+  log "profiling a bulk pg_realtime run"
+  reset_tables
+  PGAPPNAME=bench_profile PGOPTIONS="-c synchronous_commit=off" "$PGBENCH" -n -M prepared -c 1 -T $(( SECONDS_RUN + 2 )) \
+    -f "$tmp/bulk_realtime.sql" >/dev/null 2>&1 &
+  bench_pid=$!
+  sleep 1
+  backend=$(sql -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_profile'")
+  perf record -F 999 -g -p "$backend" -o "$tmp/perf.data" -- sleep "$SECONDS_RUN" 2>/dev/null
+  wait "$bench_pid"
+  after_run realtime
+  {
+    echo "# perf profile of the backend during a bulk pg_realtime run ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+    echo "# inclusive (children) share of the backend's samples, top entries"
+    perf report -i "$tmp/perf.data" --children --sort symbol --stdio -g none --percent-limit 0.5 2>/dev/null \
+      | grep '%' | grep -v '0x0000' | head -60 || true
+    echo
+    echo "# calls made by realtime_notify_trigger"
+    perf report -i "$tmp/perf.data" --children --sort symbol --stdio -g caller,0.5 2>/dev/null \
+      | awk '/\] realtime_notify_trigger /{p=1} p{print} p && /^$/{exit}' | head -60 || true
+  } >"$ROOT/bench/trigger/profile.txt"
+fi
+
+# --- every event must have reached the consumer ---
+sql -c "NOTIFY bench_done"
+wait "$consumer_pid" || true
+consumer_pid=
+delivery=
+for v in tcn plpgsql realtime; do
+  got=$(awk -v ch="${CHANNEL[$v]}" '$1 == ch { print $2 }' "$tmp/consumer.out")
+  bytes=$(awk -v ch="${CHANNEL[$v]}" '$1 == ch { print $3 }' "$tmp/consumer.out")
+  avg=$(awk -v b="$bytes" -v n="$got" 'BEGIN { printf "%.0f", (n > 0) ? b / n : 0 }')
+  delivery+="| ${LABEL[$v]} | ${EXPECTED[$v]:-0} | ${got:-0} | $avg |"$'\n'
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- report ---
+pgversion=$(sql -c "SHOW server_version")
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src sql 2>/dev/null || rev="$rev + uncommitted changes in src/ or sql/"
+
+# median KIND WORKLOAD VARIANT CLIENTS: median value of the matching runs
+median() {
+  awk -F'\t' -v k="$1" -v w="$2" -v v="$3" -v c="$4" \
+    '$1 == k && $2 == w && $3 == v && $4 == c { print $6 }' "$raw" \
+    | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+runs() {
+  awk -F'\t' -v k="$1" -v w="$2" -v v="$3" -v c="$4" \
+    '$1 == k && $2 == w && $3 == v && $4 == c { printf "%s%.0f", (n++ ? ", " : ""), $6 }' "$raw"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0) ? "%.2f" : "-", a / b }'; }
+fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
+verdict() { awk -v a="$1" -v t="$2" 'BEGIN { print (a >= t) ? "met" : "missed" }'; }
+
+{
+  echo "# pg_realtime trigger benchmark"
+  echo
+  echo "- date: $started; machine: $(nproc) CPUs ($cpu), $(free -g | awk '/^Mem:/ { print $2 }') GB RAM"
+  echo "- PostgreSQL $pgversion; pg_realtime at $rev"
+  echo "- load average (1, 5, 15 min): $load_before before, $load_after after"
+  echo "- command: \`$COMMAND\` (BENCH_SECONDS=$SECONDS_RUN BENCH_ROUNDS=$ROUNDS BENCH_COMMIT_SECONDS=$COMMIT_SECONDS BENCH_COMMIT_ROUNDS=$COMMIT_ROUNDS)"
+  echo "- cluster: fsync = on, shared_buffers = 1GB, no checkpoint or autovacuum during runs; tables emptied before each run"
+  echo
+  echo "## Rows per second, one client"
+  echo
+  echo "pgbench -M prepared, 1 client, ${SECONDS_RUN} s a run, median of $ROUNDS interleaved runs;"
+  echo "synchronous_commit = off for this part so that the disk does not hide the trigger's CPU cost."
+  echo "Bulk: one INSERT ... SELECT of 100 rows a transaction; single: one 1-row INSERT a transaction."
+  echo
+  echo "| variant | bulk rows/s | × no trigger | single-row rows/s | × no trigger |"
+  echo "|---|---:|---:|---:|---:|"
+  bn=$(median rows bulk none 1); sn=$(median rows single none 1)
+  for v in $VARIANTS; do
+    b=$(median rows bulk "$v" 1); s=$(median rows single "$v" 1)
+    echo "| ${LABEL[$v]} | $(fmt "$b") | $(ratio "$b" "$bn") | $(fmt "$s") | $(ratio "$s" "$sn") |"
+  done
+  br=$(median rows bulk realtime 1); bp=$(median rows bulk plpgsql 1)
+  sr=$(median rows single realtime 1); sp=$(median rows single plpgsql 1)
+  echo
+  echo "pg_realtime vs the PL/pgSQL trigger: **$(ratio "$br" "$bp")×** bulk, **$(ratio "$sr" "$sp")×** single-row."
+  echo
+  echo "Targets (bulk): pg_realtime ≥ 0.70× no trigger: $(ratio "$br" "$bn")×, $(verdict "$(ratio "$br" "$bn")" 0.70);"
+  echo "≥ 5× PL/pgSQL: $(ratio "$br" "$bp")×, $(verdict "$(ratio "$br" "$bp")" 5)."
+  echo
+  echo "## Commits per second, synchronous_commit = on"
+  echo
+  echo "Single-row INSERT transactions, pgbench -M prepared, ${COMMIT_SECONDS} s a run, median of $COMMIT_ROUNDS interleaved runs."
+  echo "\"per flush\" is commits per WAL flush (pg_stat_wal.wal_sync) in the median run: above 1, group commit coalesced commits."
+  echo
+  printf '| clients |'; for v in $COMMIT_VARIANTS; do printf ' %s commits/s |' "${LABEL[$v]}"; [ "$v" != none ] && printf ' × no trigger |'; printf ' per flush |'; done; echo
+  printf '|---:|'; for v in $COMMIT_VARIANTS; do printf -- '---:|'; [ "$v" != none ] && printf -- '---:|'; printf -- '---:|'; done; echo
+  for c in $CLIENTS; do
+    cn=$(median commit single none "$c")
+    printf '| %s |' "$c"
+    for v in $COMMIT_VARIANTS; do
+      m=$(median commit single "$v" "$c")
+      per=$(awk -F'\t' -v v="$v" -v c="$c" -v m="$m" '$1 == "commit" && $3 == v && $4 == c && $6 == m { split($7, a, "|"); print a[1]; exit }' "$raw")
+      printf ' %s |' "$(fmt "$m")"
+      [ "$v" != none ] && printf ' %s |' "$(ratio "$m" "$cn")"
+      printf ' %s |' "$per"
+    done
+    echo
+  done
+  echo
+  echo "What the clients waited on during the first round's runs (5 samples of pg_stat_activity):"
+  echo
+  awk -F'\t' '$1 == "commit" && $4 >= 16 && $5 == 1 { split($7, a, "|"); printf "- %s clients, %s: %s\n", $4, $3, a[2] }' "$raw" \
+    | sed -e 's/: none:/: no trigger:/' -e "s/, none:/, no trigger:/" -e "s/, realtime:/, pg_realtime:/" -e "s/, plpgsql:/, PL\/pgSQL:/"
+  echo
+  echo "## Delivery"
+  echo
+  echo "A LISTEN consumer (bench/trigger/listen.c) drained every channel during all runs;"
+  echo "highest pg_notification_queue_usage() after a run: ${max_queue}%."
+  echo
+  echo "| variant | events expected (rows written) | events received | average payload bytes |"
+  echo "|---|---:|---:|---:|"
+  printf '%s' "$delivery"
+  echo
+  echo "## Every run"
+  echo
+  echo "| part | workload | variant | clients | runs |"
+  echo "|---|---|---|---:|---|"
+  for v in $VARIANTS; do for w in bulk single; do
+    echo "| rows/s | $w | ${LABEL[$v]} | 1 | $(runs rows "$w" "$v" 1) |"
+  done; done
+  for c in $CLIENTS; do for v in $COMMIT_VARIANTS; do
+    echo "| commits/s | single | ${LABEL[$v]} | $c | $(runs commit single "$v" "$c") |"
+  done; done
+} >"$OUT"
+cat "$OUT"
