@@ -1,11 +1,16 @@
 /*
  * pg_realtime.c - module entry point: each subsystem defines its own GUCs
+ *
+ * The library works without shared_preload_libraries (the trigger loads it
+ * on first use in any backend); preloading it also starts the relay worker.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/guc.h"
 
 #include "trigger.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -15,4 +20,6 @@ void
 _PG_init(void)
 {
 	trigger_init();
+	worker_init();
+	MarkGUCPrefixReserved("pg_realtime");
 }
