@@ -38,6 +38,10 @@ EXTRA_CLEAN = pg_realtime_relay src/relay_main.o test/unit/*_test test/unit/*.o 
 
 include $(PGXS)
 
+# PGXS does not track header dependencies; every object depends on every
+# header of the project, which is small enough for that to cost nothing
+$(OBJS) src/relay_main.o: $(wildcard src/*.h src/relay/*.h)
+
 # the standalone relay: same relay objects, a different host
 all: pg_realtime_relay
 
