@@ -1,0 +1,439 @@
+#!/usr/bin/env bash
+# bench/relay/run.sh - pg_realtime's relay against the tutorial Node relay
+#
+# One run measures both relays the same way (README.md explains the method):
+#   1. latency: 1,000 subscribers, steady LAT_RATE events/s
+#   2. steps:   1,000 subscribers, rate stepped up until p99 > 50 ms
+#   3. fan-out: 10,000 subscribers, idle RSS per connection, then a stream
+#      of events: deliveries/s and relay CPU
+# and writes results.md (and stdout).  Everything it starts is stopped on exit.
+#
+#   bench/relay/run.sh                      # ~6-10 minutes
+#   QUICK=1 bench/relay/run.sh              # a smoke run, ~2 minutes
+#   RELAYS="pg_realtime" bench/relay/run.sh  # one relay only (no ratios)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+# --- settings (environment) -----------------------------------------------
+RELAYS=${RELAYS:-"pg_realtime node"}
+PG_PORT=${PG_PORT:-55495}
+RELAY_PORT=${RELAY_PORT:-18787}
+NODE_PORT=${NODE_PORT:-18788}
+RELAY_BIN=${RELAY_BIN:-$(pg_config --bindir)/pg_realtime_relay}
+OUT=${OUT:-$here/out}
+RESULTS=${RESULTS:-$here/results.md}
+PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}       # the row's text column
+SUBS=${SUBS:-1000}                        # subscribers, phases 1-2
+LAT_RATE=${LAT_RATE:-100}                 # events/s, phase 1
+LAT_SECS=${LAT_SECS:-20}
+STEP_RATES=${STEP_RATES:-"10 20 50 100 200 300 500 700 1000 1500 2000 3000 5000"}
+STEP_SECS=${STEP_SECS:-6}
+STEP_P99_MS=${STEP_P99_MS:-50}
+FAN_SUBS=${FAN_SUBS:-10000}
+FAN_RATE=${FAN_RATE:-50}                  # events/s offered to 10,000 subscribers
+FAN_EVENTS=${FAN_EVENTS:-100}             # then wait for all deliveries
+DRAIN_MAX=${DRAIN_MAX:-90}                # seconds to wait for a backlog
+PIN=${PIN:-auto}                          # relay on RELAY_CPU, the rest elsewhere
+RELAY_CPU=${RELAY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PERF=${PERF:-0}                           # 1: perf record the relays' fan-out
+if [ "${QUICK:-0}" = 1 ]; then
+  LAT_SECS=${LAT_SECS_QUICK:-5} STEP_SECS=3 STEP_RATES="20 100 300 1000 3000"
+  FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30
+fi
+command_line="$0 $*"
+env_line=$(env | grep -E '^(RELAYS|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
+
+ncpu=$(nproc)
+if [ "$PIN" = auto ]; then
+  if [ "$ncpu" -ge 2 ]; then PIN=1; else PIN=0; fi
+fi
+relay_pin=() load_pin=()
+if [ "$PIN" = 1 ]; then
+  relay_pin=(taskset -c "$RELAY_CPU")
+  load_pin=(taskset -c "$LOAD_CPU")
+fi
+
+mkdir -p "$OUT"
+cluster=$OUT/cluster
+conninfo="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+pids=()
+
+log() { printf '%s  %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# Stop everything this script started, then the cluster.
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  "$root/test/cluster.sh" stop "$cluster" >/dev/null 2>&1 || true
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget_pid() {
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  forget_pid "$1"
+}
+
+# kv LINE KEY: the value of key=value in a line
+kv() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<" $1"; }
+
+# ticks PID: utime+stime in clock ticks
+ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+
+wait_port() {
+  local port=$1 pid=$2
+  for _ in $(seq 1 100); do
+    ss -Hltn "sport = :$port" | grep -q . && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# wait_line FILE PATTERN SECONDS: wait until FILE has a line matching PATTERN
+wait_line() {
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Start the load client: WL_PID, WL_OUT.  start_load PORT CONNS NAME
+start_load() {
+  WL_OUT=$OUT/$3.wsload
+  : >"$WL_OUT"
+  local sources=$(( ($2 + 9999) / 10000 * 4 ))
+  "${load_pin[@]}" "$OUT/wsload" -p "$1" -c "$2" -s "$sources" >"$WL_OUT" 2>"$WL_OUT.err" &
+  WL_PID=$!
+  pids+=("$WL_PID")
+  if ! wait_line "$WL_OUT" '^ready' 120; then
+    log "load client never got ready: $(tail -2 "$WL_OUT.err")"
+    return 1
+  fi
+  WL_READY=$(grep '^ready' "$WL_OUT")
+  log "  $WL_READY"
+}
+
+# window: print the load client's statistics since the last call, reset them
+window() {
+  local n
+  n=$(grep -c '^window' "$WL_OUT" || true)
+  kill -USR1 "$WL_PID"
+  for _ in $(seq 1 100); do
+    [ "$(grep -c '^window' "$WL_OUT" || true)" -gt "$n" ] && break
+    sleep 0.05
+  done
+  grep '^window' "$WL_OUT" | tail -1
+}
+
+progress_events() {
+  local n
+  n=$(grep -c '^progress' "$WL_OUT" || true)
+  kill -USR2 "$WL_PID"
+  for _ in $(seq 1 40); do
+    [ "$(grep -c '^progress' "$WL_OUT" || true)" -gt "$n" ] && break
+    sleep 0.05
+  done
+  kv "$(grep '^progress' "$WL_OUT" | tail -1)" events
+}
+
+# drain EXPECTED MAXSECS: wait until EXPECTED deliveries arrived (status 0),
+# or none arrived for 3 s or MAXSECS passed (status 1)
+drain() {
+  local expected=$1 deadline=$((SECONDS + $2)) last=-1 still=0 got
+  while [ $SECONDS -lt $deadline ]; do
+    got=$(progress_events)
+    [ "${got:-0}" -ge "$expected" ] && return 0
+    if [ "$got" = "$last" ]; then
+      still=$((still + 1))
+      [ $still -ge 15 ] && return 1
+    else
+      still=0
+    fi
+    last=$got
+    sleep 0.2
+  done
+  return 1
+}
+
+# write RATE SECONDS: the writer's result line
+write_events() {
+  "${load_pin[@]}" "$OUT/writer" -r "$1" -t "$2" -b "$PAYLOAD_BYTES" "$conninfo"
+}
+
+start_relay() {
+  case $1 in
+  pg_realtime)
+    "${relay_pin[@]}" "$RELAY_BIN" --port "$RELAY_PORT" --listen-addresses 127.0.0.1 \
+      --max-connections $((FAN_SUBS + 1000)) "$conninfo" >"$OUT/$1.log" 2>&1 &
+    RELAY_PID=$! PORT=$RELAY_PORT
+    ;;
+  node)
+    (cd "$here/node-baseline" &&
+      PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=postgres \
+        exec "${relay_pin[@]}" node server.js "$NODE_PORT") >"$OUT/$1.log" 2>&1 &
+    RELAY_PID=$! PORT=$NODE_PORT
+    ;;
+  esac
+  pids+=("$RELAY_PID")
+  wait_port "$PORT" "$RELAY_PID" || { log "$1 did not start:"; cat "$OUT/$1.log" >&2; return 1; }
+  # the relay LISTENs once it logs so; give it a moment either way
+  sleep 1
+}
+
+# --- build and set up -------------------------------------------------------
+log "building the load client and the writer"
+make -s -C "$here" OUT="$OUT" >/dev/null
+if [[ " $RELAYS " == *" node "* ]] && [ ! -d "$here/node-baseline/node_modules" ]; then
+  log "installing the Node baseline's packages (npm ci)"
+  (cd "$here/node-baseline" && npm ci --no-audit --no-fund >/dev/null 2>&1)
+fi
+[[ " $RELAYS " != *" pg_realtime "* ]] || [ -x "$RELAY_BIN" ] ||
+  { echo "no relay at $RELAY_BIN: run make install in the repository" >&2; exit 1; }
+
+log "starting a throwaway cluster on port $PG_PORT"
+"$root/test/cluster.sh" stop "$cluster" >/dev/null 2>&1 || true
+rm -rf "$cluster"
+"$root/test/cluster.sh" start "$cluster" "$PG_PORT"
+if [ "$PIN" = 1 ]; then
+  # server processes (the writer's backend, the LISTEN backends) share the
+  # load client's CPU, so the relay has one CPU to itself
+  taskset -pc "$LOAD_CPU" "$(head -1 "$cluster/data/postmaster.pid")" >/dev/null
+fi
+psql -X -q -v ON_ERROR_STOP=1 "$conninfo" <<'SQL' >/dev/null
+CREATE EXTENSION pg_realtime;
+CREATE TABLE public.ticks (
+  id bigserial PRIMARY KEY,
+  sent_us bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+  note text
+);
+SELECT realtime.track('public.ticks', read => ARRAY['any']);
+SQL
+
+# cpu_busy SECONDS: percent of all CPUs busy over SECONDS (other users' load)
+cpu_busy() {
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
+  sleep "$1"
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }'
+}
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+busy_start=$(cpu_busy 2)
+others_start=$(top -bn1 -w 200 | awk 'NR > 7 && $9 + 0 >= 5 { printf "%s %s%%, ", $12, $9 }' | sed 's/, $//')
+started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+
+# --- one relay --------------------------------------------------------------
+declare -A R     # R[relay.metric]
+steps_md=""
+
+bench_relay() {
+  local name=$1 line w ok rate written expected delivered p99 best=0 best_del=0 why="" drained
+  log "== $name"
+  start_relay "$name"
+
+  # 1. latency at a steady rate
+  log "  latency: $SUBS subscribers, $LAT_RATE events/s for ${LAT_SECS}s"
+  start_load "$PORT" "$SUBS" "$name-1k"
+  R[$name.subs_ok]=$(kv "$WL_READY" connected)
+  write_events "$LAT_RATE" 2 >/dev/null   # warm-up
+  drain $((2 * LAT_RATE * SUBS)) 10 || true
+  window >/dev/null
+  w=$(write_events "$LAT_RATE" "$LAT_SECS")
+  drained=yes
+  drain $(( $(kv "$w" n) * SUBS )) "$DRAIN_MAX" || drained=no
+  line=$(window)
+  log "  $w"
+  log "  $line"
+  if [ $drained = no ]; then
+    # the relay is still behind: new connections, so no backlog spills over
+    log "  backlog left after ${DRAIN_MAX}s: reconnecting the subscribers"
+    stop_pid "$WL_PID"
+    start_load "$PORT" "$SUBS" "$name-1k-steps"
+  fi
+  if [ "$(kv "$line" events)" = 0 ] && [ "$(kv "$line" other)" != 0 ]; then
+    log "$name sent $(kv "$line" other) frames that are not events (wsload -v shows them): is $RELAY_BIN a clean build?"
+    exit 1
+  fi
+  R[$name.lat_p50]=$(kv "$line" p50_ms)
+  R[$name.lat_p99]=$(kv "$line" p99_ms)
+  R[$name.lat_max]=$(kv "$line" max_ms)
+  R[$name.lat_frame]=$(awk -v b="$(kv "$line" bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }')
+  R[$name.lat_complete]=$(awk -v d="$(kv "$line" events)" -v x="$(( $(kv "$w" n) * SUBS ))" 'BEGIN { printf "%.2f", x ? 100 * d / x : 0 }')
+
+  # 2. step the rate up
+  log "  steps: $SUBS subscribers, ${STEP_SECS}s per rate, until p99 > ${STEP_P99_MS} ms"
+  for rate in $STEP_RATES; do
+    w=$(write_events "$rate" "$STEP_SECS")
+    written=$(kv "$w" n)
+    expected=$((written * SUBS))
+    drain "$expected" "$DRAIN_MAX" || true
+    line=$(window)
+    delivered=$(kv "$line" events)
+    p99=$(kv "$line" p99_ms)
+    ok=$(awk -v p="$p99" -v lim="$STEP_P99_MS" -v d="$delivered" -v x="$expected" \
+      -v wr="$(kv "$w" rate)" -v r="$rate" -v c="$(kv "$line" closes)" \
+      'BEGIN { print (p <= lim && d >= 0.99 * x && c == 0) ? (wr >= 0.95 * r ? "yes" : "writer") : "no" }')
+    log "  rate $rate: written $(kv "$w" rate)/s, p50 $(kv "$line" p50_ms) ms, p99 $p99 ms, delivered $delivered/$expected, closes $(kv "$line" closes) -> $ok"
+    steps_md+="| $name | $rate | $(kv "$w" rate) | $(kv "$line" p50_ms) | $p99 | $(kv "$line" max_ms) | $delivered / $expected | $(kv "$line" span_rate) | $(kv "$line" closes) | $ok |"$'\n'
+    if [ "$ok" = yes ]; then
+      best=$(kv "$w" rate) best_del=$(kv "$line" span_rate)
+    else
+      [ "$ok" = writer ] && why=" (writer-limited at $rate/s)"
+      break
+    fi
+  done
+  R[$name.step_rate]=$best
+  R[$name.step_deliveries]=$best_del
+  R[$name.step_note]=$why
+  stop_pid "$WL_PID"
+  # a fresh relay for the RSS: memory freed by the last phase would hide
+  # what new connections cost
+  stop_pid "$RELAY_PID"
+  sleep 1
+  start_relay "$name"
+
+  # 3. 10,000 subscribers: idle RSS, then fan-out
+  log "  fan-out: $FAN_SUBS subscribers, $FAN_EVENTS events at $FAN_RATE events/s"
+  local rss0 rss1 t0 t1 wt0 wt1 c0 c1 perf_pid=""
+  rss0=$(rss_kb "$RELAY_PID")
+  start_load "$PORT" "$FAN_SUBS" "$name-10k"
+  R[$name.fan_subs_ok]=$(kv "$WL_READY" connected)
+  R[$name.fan_connect_secs]=$(kv "$WL_READY" secs)
+  sleep 3
+  rss1=$(rss_kb "$RELAY_PID")
+  R[$name.rss0]=$rss0
+  R[$name.rss1]=$rss1
+  R[$name.rss_per_conn]=$(awk -v a="$rss0" -v b="$rss1" -v n="${R[$name.fan_subs_ok]}" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')
+  log "  RSS ${rss0} kB -> ${rss1} kB with ${R[$name.fan_subs_ok]} connections: ${R[$name.rss_per_conn]} kB each"
+  window >/dev/null
+  if [ "$PERF" = 1 ]; then
+    perf record -g -o "$OUT/$name.perf.data" -p "$RELAY_PID" >/dev/null 2>&1 &
+    perf_pid=$!
+    pids+=("$perf_pid")
+    sleep 0.5
+  fi
+  c0=$(ticks "$RELAY_PID") wt0=$(ticks "$WL_PID") t0=$(date +%s.%N)
+  w=$(write_events "$FAN_RATE" "$(awk -v e="$FAN_EVENTS" -v r="$FAN_RATE" 'BEGIN { print e / r }')")
+  expected=$(( $(kv "$w" n) * ${R[$name.fan_subs_ok]} ))
+  drain "$expected" "$DRAIN_MAX" || true
+  c1=$(ticks "$RELAY_PID") wt1=$(ticks "$WL_PID") t1=$(date +%s.%N)
+  line=$(window)
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    forget_pid "$perf_pid"
+  fi
+  log "  $w"
+  log "  $line"
+  local wall span
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  # from the first commit to the last delivery
+  span=$(awk -v f="$(kv "$line" min_sent_us)" -v l="$(kv "$line" last_recv_us)" 'BEGIN { print (l - f) / 1e6 }')
+  delivered=$(kv "$line" events)
+  R[$name.fan_delivered]="$delivered / $expected"
+  R[$name.fan_rate]=$(awk -v d="$delivered" -v s="$span" 'BEGIN { printf "%d", (s > 0 ? d / s : 0) }')
+  R[$name.fan_span]=$span
+  R[$name.fan_p50]=$(kv "$line" p50_ms)
+  R[$name.fan_p99]=$(kv "$line" p99_ms)
+  R[$name.fan_closes]=$(kv "$line" closes)
+  R[$name.fan_cpu]=$(awk -v c="$((c1 - c0))" -v hz="$hz" 'BEGIN { printf "%.2f", c / hz }')
+  R[$name.fan_cpu_pct]=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / hz / w }')
+  R[$name.fan_cpu_us]=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v d="$delivered" 'BEGIN { printf "%.2f", d ? 1e6 * c / hz / d : 0 }')
+  R[$name.fan_load_cpu_pct]=$(awk -v c="$((wt1 - wt0))" -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / hz / w }')
+  R[$name.fan_rss_after]=$(rss_kb "$RELAY_PID")
+  stop_pid "$WL_PID"
+  stop_pid "$RELAY_PID"
+  sleep 1
+}
+
+for relay in $RELAYS; do
+  bench_relay "$relay"
+done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+busy_end=$(cpu_busy 2)
+
+# --- report -----------------------------------------------------------------
+has_both=0
+[[ " $RELAYS " == *" pg_realtime "* && " $RELAYS " == *" node "* ]] && has_both=1
+get() { echo "${R[$1]:-n/a}"; }
+ratio() {
+  [ $has_both = 1 ] || { echo "n/a"; return; }
+  awk -v a="$(get "pg_realtime.$1")" -v b="$(get "node.$1")" \
+    'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }'
+}
+# verdict VALUE OP LIMIT: met, **missed** or n/a
+verdict() {
+  case $1 in n/a | "") echo n/a; return ;; esac
+  awk -v v="$1" -v lim="$3" "BEGIN { r = (v $2 lim) ? \"met\" : \"**missed**\"; print r }"
+}
+row() { # label metric [target text, op, limit, value to check]
+  printf '| %s | %s | %s | %s | %s |\n' "$1" "$(get "pg_realtime.$2")" "$(get "node.$2")" "$(ratio "$2")" "${3:-}"
+}
+pg_p99=$(get pg_realtime.lat_p99)
+fan_ratio=$(ratio fan_rate)
+step_ratio=$(ratio step_deliveries)
+rss=$(get pg_realtime.rss_per_conn)
+pin_text="no pinning"
+[ "$PIN" = 1 ] && pin_text="relay pinned to CPU $RELAY_CPU; load client, writer and PostgreSQL to CPU $LOAD_CPU"
+
+{
+  echo "# Relay benchmark: pg_realtime vs the tutorial Node relay"
+  echo
+  echo "- command: \`${env_line}${command_line}\`"
+  echo "- date: $started; $(uname -sr); nproc $ncpu; load average $load_start at start, $load_end at end"
+  echo "- $pin_text"
+  echo "- machine CPU busy before the benchmark started its processes: ${busy_start}% of $ncpu CPUs (${others_start:-nothing else above 5%}); after: ${busy_end}%"
+  echo "- pg_realtime_relay: \`$RELAY_BIN\`; Node $(node --version 2>/dev/null || echo n/a) with pg $(cd "$here/node-baseline" && node -p 'require("pg/package.json").version' 2>/dev/null || echo n/a), ws $(cd "$here/node-baseline" && node -p 'require("ws/package.json").version' 2>/dev/null || echo n/a)"
+  echo "- the load client shares the machine with the relay (see README.md: method)"
+  echo
+  echo "| metric | pg_realtime | Node baseline | pg_realtime / Node | target |"
+  echo "|---|---:|---:|---:|---|"
+  row "latency p50 (ms), $SUBS subs × $LAT_RATE ev/s" lat_p50
+  row "latency p99 (ms), $SUBS subs × $LAT_RATE ev/s" lat_p99 "< 5 ms: $(verdict "$pg_p99" '<' 5)"
+  row "latency max (ms), same" lat_max
+  row "deliveries complete (%), same" lat_complete
+  row "event frame (bytes)" lat_frame
+  row "max sustained rate, $SUBS subs, p99 ≤ ${STEP_P99_MS} ms (ev/s)" step_rate
+  row "… as deliveries/s" step_deliveries "≥ 5×: $(verdict "$step_ratio" '>=' 5)"
+  row "fan-out to $FAN_SUBS subs: deliveries/s" fan_rate "≥ 5×: $(verdict "$fan_ratio" '>=' 5)"
+  row "… delivered / expected" fan_delivered
+  row "… p99 commit-to-receipt (ms)" fan_p99
+  row "… relay CPU (s)" fan_cpu
+  row "… relay CPU (% of one core)" fan_cpu_pct
+  row "… relay CPU per delivery (µs)" fan_cpu_us
+  row "… load client CPU (% of one core)" fan_load_cpu_pct
+  row "… connections cut off" fan_closes
+  row "idle RSS per connection at $FAN_SUBS (KB)" rss_per_conn "< 8 KB: $(verdict "$rss" '<' 8)"
+  row "… relay RSS with them open (kB)" rss1
+  row "… connections open / asked" fan_subs_ok
+  echo
+  echo "Rate steps ($SUBS subscribers, ${STEP_SECS} s each; pass = p99 ≤ ${STEP_P99_MS} ms, ≥ 99 % delivered, no cut-offs):"
+  echo
+  echo "| relay | target ev/s | written ev/s | p50 ms | p99 ms | max ms | delivered / expected | deliveries/s | cut off | pass |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  printf '%s' "$steps_md"
+  for n in pg_realtime node; do
+    [ -n "${R[$n.step_note]:-}" ] && echo && echo "$n:${R[$n.step_note]}"
+  done
+  echo
+  echo "Fan-out p50 for reference: pg_realtime $(get pg_realtime.fan_p50) ms, Node $(get node.fan_p50) ms; RSS before: pg_realtime $(get pg_realtime.rss0) kB, Node $(get node.rss0) kB."
+} >"$RESULTS.tmp"
+mv "$RESULTS.tmp" "$RESULTS"
+cat "$RESULTS"
