@@ -1,0 +1,221 @@
+// cluster.mjs - a throwaway PostgreSQL cluster with pg_realtime, per test file
+//
+// Each test file starts its own cluster on its own ports through the repo's
+// test/cluster.sh (server runs as user postgres on loopback), runs SQL with
+// psql, and stops the cluster in an `after` hook whatever happened.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
+
+import { waitFor, withTimeout } from './wait.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const PG_CONFIG = process.env.PG_CONFIG || '/usr/lib/postgresql/15/bin/pg_config';
+export const PGBIN = execFileSync(PG_CONFIG, ['--bindir']).toString().trim();
+const AS_ROOT = process.getuid?.() === 0;
+
+/* Run a program; resolves {stdout, stderr}, rejects with both on failure. */
+export function run(file, args, { timeout = 30000, input, env } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { timeout, env: { ...process.env, ...env }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          err.message = `${path.basename(file)} ${args.join(' ').slice(0, 200)} failed` +
+            `${err.killed ? ` (killed after ${timeout} ms)` : ''}: ${err.message}\n${stderr}`;
+          reject(err);
+        } else resolve({ stdout, stderr });
+      });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+/* Run a command as the server's operating system user. */
+function asServerUser(file, args, opts) {
+  return AS_ROOT ? run('runuser', ['-u', 'postgres', '--', file, ...args], opts) : run(file, args, opts);
+}
+
+export class Cluster {
+  /**
+   * name: short label for the data directory; port: PostgreSQL port;
+   * relayPort: pg_realtime.port, or null to leave the worker out (no
+   * shared_preload_libraries); conf: more postgresql.conf lines.
+   */
+  constructor({ name, port, relayPort = null, conf = [] }) {
+    Object.assign(this, { name, port, relayPort, conf });
+    this.dir = null;
+  }
+
+  async start() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `pg_realtime_e2e_${this.name}_`));
+    fs.chmodSync(this.dir, 0o755);
+    const conf = [...this.conf];
+    if (this.relayPort != null)
+      conf.unshift("shared_preload_libraries = 'pg_realtime'", `pg_realtime.port = ${this.relayPort}`,
+        "pg_realtime.listen_addresses = '127.0.0.1'");
+    await run(path.join(ROOT, 'test/cluster.sh'), ['start', this.dir, String(this.port), ...conf],
+      { timeout: 90000, env: { PG_CONFIG } });
+    await this.sql('CREATE EXTENSION pg_realtime');
+    if (this.relayPort != null)
+      await waitRelayReady(this.relayPort);
+  }
+
+  /* libpq connection string for the standalone relay (Unix socket). */
+  get conninfo() {
+    return `host=${this.dir} port=${this.port} dbname=postgres user=postgres`;
+  }
+
+  /* Run SQL (one or more statements); returns psql's unaligned output. */
+  async sql(text, { timeout = 30000 } = {}) {
+    const { stdout } = await run(path.join(PGBIN, 'psql'),
+      ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', this.dir, '-p', String(this.port),
+        '-U', 'postgres', '-d', 'postgres', '-f', '-'],
+      { timeout, input: text });
+    return stdout.trim();
+  }
+
+  pgCtl(args, opts) {
+    return asServerUser(path.join(PGBIN, 'pg_ctl'), ['-D', path.join(this.dir, 'data'), ...args], opts);
+  }
+
+  serverLog() {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /* Fast shutdown (if running), then remove the directory unless KEEP_CLUSTERS. */
+  async stop() {
+    if (!this.dir)
+      return;
+    try {
+      await run(path.join(ROOT, 'test/cluster.sh'), ['stop', this.dir], { timeout: 90000, env: { PG_CONFIG } });
+    } catch (e) {
+      // last resort: the postmaster must not outlive the test run
+      try {
+        const pid = Number(fs.readFileSync(path.join(this.dir, 'data/postmaster.pid'), 'utf8').split('\n')[0]);
+        if (pid > 0) process.kill(pid, 'SIGQUIT');
+      } catch { /* already gone */ }
+      console.error(`stopping cluster ${this.dir}: ${e.message}`);
+    }
+    if (process.env.KEEP_CLUSTERS)
+      console.error(`kept cluster directory ${this.dir}`);
+    else
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    this.dir = null;
+  }
+}
+
+/*
+ * Start a cluster before the tests of the calling file (or describe block)
+ * and stop it after them, even when they fail.  Returns the Cluster.
+ * options.setup(cluster) runs in the same hook: node 20 runs a file's
+ * top-level before() hooks concurrently, so setup must not be a hook of its
+ * own.  options.teardown(cluster) runs before the cluster stops.
+ */
+export function useCluster({ setup, teardown, ...options }) {
+  const cluster = new Cluster(options);
+  before(async () => {
+    try {
+      await cluster.start();
+      if (setup)
+        await setup(cluster);
+    } catch (e) {
+      const log = cluster.serverLog();
+      e.message += log ? `\n--- server.log (tail)\n${log.slice(-4000)}` : '';
+      throw e;
+    }
+  }, { timeout: 120000 });
+  after(async () => {
+    if (teardown)
+      await withTimeout(Promise.resolve().then(() => teardown(cluster)), 10000, 'the test file\'s teardown')
+        .catch((e) => console.error(e.message));
+    if (process.env.SHOW_SERVER_LOG)
+      console.error(cluster.serverLog());
+    await cluster.stop();
+  }, { timeout: 120000 });
+  return cluster;
+}
+
+/* GET /v1/health of a relay; the parsed JSON body. */
+export async function health(port, { timeout = 2000 } = {}) {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/health`, { signal: AbortSignal.timeout(timeout) });
+  if (res.status !== 200)
+    throw new Error(`GET /v1/health answered ${res.status}`);
+  return res.json();
+}
+
+/* Wait until the relay answers and its LISTEN connections are all up. */
+export async function waitRelayReady(port, { timeout = 20000, since = null } = {}) {
+  let last = 'no answer';
+  return waitFor(async () => {
+    try {
+      const h = await health(port);
+      last = JSON.stringify(h);
+      return h.status === 'ok' && h.database.connected === h.database.listeners &&
+        (since == null || since(h)) ? h : null;
+    } catch (e) {
+      last = e.message;
+      return null;
+    }
+  }, { timeout, what: () => `relay on port ${port} ready (last: ${last})` });
+}
+
+/*
+ * A standalone pg_realtime_relay process; stop() sends SIGTERM and waits.
+ * Output is kept in .log for failure messages.
+ */
+export class StandaloneRelay {
+  constructor({ port, conninfo, flags = [] }) {
+    Object.assign(this, { port, conninfo, flags });
+    this.log = '';
+    this.child = null;
+    this.exited = null;
+  }
+
+  async start() {
+    const bin = path.join(PGBIN, 'pg_realtime_relay');
+    this.child = spawn(bin, ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...this.flags,
+      this.conninfo], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout.on('data', (d) => { this.log += d; });
+    this.child.stderr.on('data', (d) => { this.log += d; });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    try {
+      await Promise.race([
+        waitRelayReady(this.port),
+        this.exited.then((x) => { throw new Error(`relay exited early (${JSON.stringify(x)})`); }),
+      ]);
+    } catch (e) {
+      e.message += `\n--- relay output\n${this.log}`;
+      throw e;
+    }
+  }
+
+  /* SIGTERM; resolves the exit status. */
+  async stop({ timeout = 10000 } = {}) {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null)
+      return this.exited;
+    this.child.kill('SIGTERM');
+    try {
+      return await withTimeout(this.exited, timeout, `relay on port ${this.port} to exit after SIGTERM`);
+    } catch (e) {
+      this.child.kill('SIGKILL');
+      throw e;
+    }
+  }
+}
+
+/* Start standalone relays before the tests and stop them after. */
+export function useStandaloneRelay(options) {
+  const relay = new StandaloneRelay(options());
+  before(async () => {
+    Object.assign(relay, options());
+    await relay.start();
+  }, { timeout: 30000 });
+  after(async () => { await relay.stop().catch(() => {}); }, { timeout: 20000 });
+  return relay;
+}
