@@ -220,7 +220,7 @@ relay_on_accept(Watch *w, uint32_t events)
 		{
 			static const char busy[] =
 				"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-				"Content-Length: 58\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+				"Content-Length: 57\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
 				"{\"message\":\"too many connections\",\"code\":503,\"type\":1013}";
 			ssize_t		ignored;
 
