@@ -282,9 +282,12 @@ event_format_now(char out[32])
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld+00:00",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	/* the modulos bound every field, so the compiler sees it always fits */
+	snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03u+00:00",
+			 (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
+			 (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
+			 (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u,
+			 (unsigned) (ts.tv_nsec / 1000000) % 1000u);
 }
 
 void

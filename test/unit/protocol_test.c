@@ -153,6 +153,15 @@ test_open_message_mode(void)
 			  "{\"type\":\"connected\",\"data\":{\"channels\":[],\"subscriptions\":[],\"user\":null}}");
 	CHECK(s.nsubs == 0 && s.subs == NULL);
 	sent_reset(&sent);
+
+	/* no query string at all */
+	{
+		HttpSlice	none = {NULL, 0};
+
+		CHECK(proto_open(&s, none, record, &sent) == PROTO_OK);
+		CHECK(strncmp(only(&sent), "{\"type\":\"connected\"", 19) == 0);
+	}
+	sent_reset(&sent);
 	proto_session_free(&s);
 }
 
