@@ -369,9 +369,13 @@ relay_fire_timers(Relay *relay)
 
 			if (c->timer_base_ms + timeout > now)
 				break;
-			/* every timeout handler moves c off this list's head */
+			/*
+			 * every timeout handler moves c off this list's head, or re-arms
+			 * it (SSE keepalive), which may leave it at the head when it is
+			 * the only entry: remove it only if its deadline is still past
+			 */
 			client_on_timeout(c);
-			if (lists[i]->next == &c->timer_node)
+			if (lists[i]->next == &c->timer_node && c->timer_base_ms + timeout <= now)
 				dlist_remove(&c->timer_node);
 		}
 	}
