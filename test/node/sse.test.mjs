@@ -1,0 +1,138 @@
+// sse.test.mjs - Server-Sent Events read with real `curl -N -g`
+//
+// Same path as the WebSocket, channels in the query string; every event is
+// an `id:` + `data:` record whose data is the WebSocket event message,
+// quiet streams get `: keepalive` comments, and Last-Event-ID resumes.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+
+import { useCluster } from './lib/cluster.mjs';
+import { RawSocket, WsClient, curlSse, isEvent, parseHttpResponse, rawHttp } from './lib/clients.mjs';
+
+const RELAY = 18710;
+const cluster = useCluster({
+  name: 'sse', port: 55450, relayPort: RELAY,
+  conf: ['pg_realtime.sse_keepalive = 300ms', "pg_realtime.allowed_origins = 'http://app.example'"],
+  setup: (c) => c.sql(`
+    CREATE TABLE orders (id int PRIMARY KEY, status text);
+    SELECT realtime.track('public.orders', read => ARRAY['any']);`),
+});
+
+const BASE = `http://127.0.0.1:${RELAY}/v1/realtime`;
+const streams = [];
+after(() => streams.forEach((s) => s.kill()));
+
+function sse(url, opts) {
+  const s = curlSse(url, opts);
+  streams.push(s);
+  return s;
+}
+
+/* The stream is up once its first record ("retry: 1000") arrived. */
+async function opened(s) {
+  const first = await s.records.take(() => true, 5000, 'the stream to open');
+  assert.equal(first.retry, '1000', 'the stream starts with a retry hint');
+  return s;
+}
+
+test('the stream answers 200 text/event-stream, uncached, and stays open', async () => {
+  const r = await RawSocket.connect(RELAY);
+  try {
+    r.write('GET /v1/realtime?channels[]=documents HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+    await r.until((b) => b.includes('retry: 1000\n\n'), 3000, 'the stream head');
+    const res = parseHttpResponse(r.text());
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], 'text/event-stream');
+    assert.equal(res.headers['cache-control'], 'no-cache');
+    assert.equal(res.headers['content-length'], undefined);
+    assert.equal(res.body, 'retry: 1000\n\n');
+    assert.equal(r.sock.destroyed, false);
+  } finally {
+    r.destroy();
+  }
+});
+
+test('each event is an id: + data: record whose data is the WebSocket event message', async () => {
+  const s = await opened(sse(`${BASE}?channels[]=databases.postgres.collections.orders.documents`));
+  const ws = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`);
+  try {
+    await ws.take('connected');
+    await cluster.sql(`INSERT INTO orders VALUES (1, 'new'); UPDATE orders SET status = 'paid' WHERE id = 1;`);
+    const a = await s.event();
+    const b = await s.event();
+    assert.match(a.id, /^\d+$/);
+    assert.ok(BigInt(b.id) > BigInt(a.id), 'ids increase');
+    assert.deepEqual(a.lines, [`id: ${a.id}`, `data: ${a.data}`], 'one id line, one data line');
+
+    const wa = await ws.inbox.take(isEvent());
+    assert.equal(a.json.type, 'event');
+    assert.equal(a.json.data.subscriptions.length, 1);
+    const strip = (m) => ({ ...m, data: { ...m.data, subscriptions: null } });
+    assert.deepEqual(strip(a.json), strip(wa), 'same JSON as the WebSocket frame (but the subscription ids)');
+    assert.equal(b.json.data.payload.status, 'paid');
+    assert.ok(b.json.data.events.includes('databases.postgres.collections.orders.documents.1.update'));
+  } finally {
+    s.kill();
+    await ws.close();
+  }
+});
+
+test('channels in every spelling: channels[]=, channels[0]=, channels%5B%5D=', async () => {
+  const urls = [`${BASE}?channels[0]=documents.delete`, `${BASE}?channels%5B%5D=rows.delete`,
+    `${BASE}?channels[]=tablesdb.postgres.tables.orders.rows.1.delete`];
+  const streams3 = await Promise.all(urls.map((u) => opened(sse(u))));
+  try {
+    await cluster.sql('DELETE FROM orders WHERE id = 1');
+    for (const s of streams3) {
+      const e = await s.event();
+      assert.equal(e.json.data.payload.id, 1);
+      assert.ok(e.json.data.events.includes('databases.*.collections.*.documents.*.delete'));
+    }
+  } finally {
+    streams3.forEach((s) => s.kill());
+  }
+});
+
+test('a quiet stream gets ": keepalive" comments every pg_realtime.sse_keepalive (300ms)', async () => {
+  const s = await opened(sse(`${BASE}?channels[]=documents`));
+  const t0 = Date.now();
+  const k1 = await s.records.take((r) => r.comment !== undefined, 2000, 'a keepalive comment');
+  await s.records.take((r) => r.comment !== undefined, 2000, 'a second keepalive comment');
+  const elapsed = Date.now() - t0;
+  assert.equal(k1.comment, 'keepalive');
+  assert.ok(elapsed >= 400 && elapsed < 1800, `two keepalives took ${elapsed} ms`);
+  s.kill();
+});
+
+test('Last-Event-ID resumes: the events after that id are replayed, then live ones follow', async () => {
+  const first = await opened(sse(`${BASE}?channels[]=documents`));
+  await cluster.sql(`INSERT INTO orders VALUES (10, 'a'); INSERT INTO orders VALUES (11, 'b'); INSERT INTO orders VALUES (12, 'c');`);
+  const seen = [await first.event(), await first.event(), await first.event()];
+  first.kill();
+  assert.deepEqual(seen.map((r) => r.json.data.payload.id), [10, 11, 12]);
+
+  // reconnect as EventSource does, naming the last event it saw
+  const resumed = await opened(sse(`${BASE}?channels[]=documents`, { headers: [`Last-Event-ID: ${seen[0].id}`] }));
+  const r1 = await resumed.event();
+  const r2 = await resumed.event();
+  assert.deepEqual([r1.id, r2.id], [seen[1].id, seen[2].id], 'the two missed events, with their ids');
+  assert.deepEqual(r1.json, seen[1].json, 'replayed exactly as first sent');
+  await cluster.sql(`INSERT INTO orders VALUES (13, 'd')`);
+  const live = await resumed.event();
+  assert.equal(live.json.data.payload.id, 13);
+  await resumed.records.none((r) => r.data !== undefined, 200, 'a duplicate event');
+  resumed.kill();
+});
+
+test('a stream without channels gets 400; an Origin not allowed gets 403', async () => {
+  const none = sse(BASE);
+  const { code, rest } = await none.exited;
+  assert.equal(code, 0);
+  assert.equal(JSON.parse(none.records.all[0]?.lines.join('\n') ?? rest).code, 400);
+
+  const r = await rawHttp(RELAY, 'GET /v1/realtime?channels[]=documents HTTP/1.1\r\nHost: x\r\n' +
+    'Accept: text/event-stream\r\nOrigin: http://evil.example\r\n\r\n');
+  assert.equal(r.status, 403);
+  const ok = await opened(sse(`${BASE}?channels[]=documents`, { headers: ['Origin: http://app.example'] }));
+  ok.kill();
+});
