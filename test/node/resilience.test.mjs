@@ -1,0 +1,122 @@
+// resilience.test.mjs - the relay survives crashes and dropped connections, and shuts down cleanly
+//
+// The worker killed with kill -9 (the postmaster restarts everything), the
+// LISTEN connection killed with pg_terminate_backend, and a fast shutdown
+// with clients connected.  The last test stops the cluster.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { health, useCluster, waitRelayReady } from './lib/cluster.mjs';
+import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
+import { Channel, Client, Realtime } from './lib/sdk.mjs';
+import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';
+
+const RELAY = 18712;
+const realtimes = [];
+const cluster = useCluster({
+  name: 'resilience', port: 55452, relayPort: RELAY,
+  conf: ['pg_realtime.reconnect_max_delay = 500ms'],
+  setup: (c) => c.sql(`
+    CREATE TABLE orders (id int PRIMARY KEY, status text);
+    SELECT realtime.track('public.orders', read => ARRAY['any']);`),
+  teardown: async () => {
+    for (const rt of realtimes) await withTimeout(rt.disconnect(), 3000, 'SDK disconnect').catch(() => {});
+  },
+});
+const WS_URL = `ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`;
+
+/*
+ * The worker's pid.  A worker without a database connection has no row in
+ * pg_stat_activity on PostgreSQL 15, so fall back to the postmaster's child
+ * whose title is "postgres: pg_realtime relay".
+ */
+async function workerPid() {
+  const fromSql = await cluster.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_realtime relay'");
+  if (fromSql)
+    return Number(fromSql);
+  const postmaster = fs.readFileSync(path.join(cluster.dir, 'data/postmaster.pid'), 'utf8').split('\n')[0];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      if (ppid === postmaster && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('postgres: pg_realtime relay'))
+        return Number(pid);
+    } catch { /* process gone */ }
+  }
+  return null;
+}
+
+test('after kill -9 of the worker the postmaster restarts it; the SDK reconnects by itself and gets new events', async () => {
+  const client = new Client().setEndpointRealtime(`ws://127.0.0.1:${RELAY}/v1`).setProject('demo');
+  const rt = new Realtime(client);
+  realtimes.push(rt);
+  const events = new Inbox('SDK callback');
+  await withTimeout(rt.subscribe(Channel.database('postgres').collection('orders').document(), (e) => events.push(e)),
+    5000, 'subscribe');
+  await rt.socket.inbox.take((m) => m.type === 'response', 5000, 'the subscribe ack');
+  const ws = await WsClient.open(WS_URL);
+  await ws.take('connected');
+
+  const pid = await workerPid();
+  assert.ok(pid > 0, 'found the worker process');
+  process.kill(pid, 'SIGKILL');
+
+  const closed = await ws.waitClosed(5000, 'the WebSocket to drop with the worker');
+  assert.equal(closed.code, 1006, 'no close frame from a killed process');
+  await waitRelayReady(RELAY, { timeout: 30000 });
+  const newPid = await waitFor(workerPid, { timeout: 5000, what: 'the new worker' });
+  assert.notEqual(newPid, pid);
+
+  // the SDK retries after 1 s and re-sends its subscription on "connected"
+  const socket = await waitFor(() => {
+    const s = rt.socket;
+    return s?.readyState === WebSocket.OPEN && s.inbox.all.some((m) => m.type === 'response' && m.data?.to === 'subscribe')
+      ? s : null;
+  }, { timeout: 10000, what: 'the SDK to reconnect and resubscribe' });
+  assert.equal(socket.inbox.all[0].type, 'connected');
+  const fresh = await WsClient.open(WS_URL);
+  try {
+    await fresh.take('connected');
+    await cluster.sql(`INSERT INTO orders VALUES (1, 'after crash')`);
+    assert.equal((await events.take(() => true, 5000, 'the event through the reconnected SDK')).payload.id, 1);
+    assert.equal((await fresh.inbox.take(isEvent())).data.payload.id, 1);
+  } finally {
+    await fresh.close();
+    await withTimeout(rt.disconnect(), 3000, 'SDK disconnect');
+  }
+});
+
+test('the LISTEN connection killed with pg_terminate_backend is re-established; open clients keep receiving', async () => {
+  const ws = await WsClient.open(WS_URL);
+  await ws.take('connected');
+  const before = (await health(RELAY)).database.reconnects;
+  const killed = await cluster.sql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE application_name = 'pg_realtime' AND backend_type = 'client backend'`);
+  assert.equal(killed, '1', 'one LISTEN connection');
+  const h = await waitRelayReady(RELAY, { timeout: 10000, since: (x) => x.database.reconnects > before });
+  assert.equal(h.database.reconnects, before + 1);
+  await cluster.sql(`INSERT INTO orders VALUES (2, 'after reconnect')`);
+  const e = await ws.inbox.take(isEvent(), 5000, 'the event after the reconnect');
+  assert.equal(e.data.payload.id, 2);
+  assert.equal(ws.ws.readyState, ws.ws.OPEN, 'the client never noticed');
+  await ws.close();
+});
+
+test('pg_ctl stop -m fast: WebSockets get close 1001 and SSE streams end', async () => {
+  const ws = await WsClient.open(WS_URL);
+  await ws.take('connected');
+  const sse = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`);
+  try {
+    await sse.records.take(() => true, 5000, 'the SSE stream to open');
+    await cluster.pgCtl(['stop', '-m', 'fast', '-w', '-t', '30'], { timeout: 40000 });
+    const { code, reason } = await ws.waitClosed(5000, 'close 1001');
+    assert.equal(code, 1001);
+    assert.match(reason, /shutting down/);
+    const exit = await withTimeout(sse.exited, 5000, 'curl to see the end of the stream');
+    assert.equal(exit.code, 0, `curl: ${exit.stderr}`);
+  } finally {
+    sse.kill();
+  }
+});
