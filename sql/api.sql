@@ -30,6 +30,9 @@ SELECT realtime.track('orders', collection => 'shop_orders', read => '{}');
 -- a table without a primary key needs id_column
 CREATE TABLE nopk (a int, b text);
 SELECT realtime.track('nopk', read => ARRAY['any']);
+-- an id column must be NOT NULL: every document needs an id
+SELECT realtime.track('nopk', id_column => 'a', read => ARRAY['any']);
+ALTER TABLE nopk ALTER COLUMN a SET NOT NULL;
 SELECT realtime.track('nopk', id_column => 'a', read => ARRAY['any']);
 -- collection ids: [a-zA-Z0-9_-], at most 36 characters, no period
 SELECT realtime.track('orders', collection => 'shop.orders', read => ARRAY['any']);

@@ -38,7 +38,7 @@ INSERT INTO by_num VALUES (3.14);
 SELECT * FROM last_ids();
 
 -- id_column instead of the primary key
-CREATE TABLE users_ (pk serial PRIMARY KEY, handle text UNIQUE);
+CREATE TABLE users_ (pk serial PRIMARY KEY, handle text NOT NULL UNIQUE);
 SELECT realtime.track('users_', collection => 'users', id_column => 'handle', read => ARRAY['any']);
 INSERT INTO users_ (handle) VALUES ('ada');
 SELECT * FROM last_ids();

@@ -223,7 +223,18 @@ row_json_rel_build(Relation rel, const TriggerOptions *opts)
 		rj->id_attnums = palloc(sizeof(AttrNumber) * rj->nid);
 		i = 0;
 		foreach(lc, opts->id_columns)
-			rj->id_attnums[i++] = row_json_attnum(rel, (char *) lfirst(lc), "id_column");
+		{
+			AttrNumber	attnum = row_json_attnum(rel, (char *) lfirst(lc), "id_column");
+
+			/* an empty id would drop a level from every event name */
+			if (!TupleDescAttr(desc, attnum - 1)->attnotnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" named by option \"id_column\" of table \"%s\" may be null",
+								(char *) lfirst(lc), RelationGetRelationName(rel)),
+						 errhint("Declare it NOT NULL: every document needs an id.")));
+			rj->id_attnums[i++] = attnum;
+		}
 	}
 	else
 		row_json_primary_key(rel, rj);

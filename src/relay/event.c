@@ -472,6 +472,24 @@ event_parse_notify(const char *text, size_t len, const char *timestamp, RelayEve
 		*error = "unsupported notification version \"v\"";
 		goto invalid;
 	}
+
+	/*
+	 * A pointer to a large event needs nothing but "large": the trigger
+	 * leaves the ids out when even the pointer would not fit (very long
+	 * document ids), and the fetched event carries them anyway.
+	 */
+	if (json_object_object_get_ex(root, "large", &v))
+	{
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0)
+		{
+			*error = "notification \"large\" is not a positive integer";
+			goto invalid;
+		}
+		*large_id = json_object_get_int64(v);
+		json_object_put(root);
+		return EVENT_NOTIFY_LARGE;
+	}
+
 	if (!json_object_object_get_ex(root, "event", &v) || !json_object_is_type(v, json_type_string))
 	{
 		*error = "notification has no string \"event\"";
@@ -499,18 +517,6 @@ event_parse_notify(const char *text, size_t len, const char *timestamp, RelayEve
 	{
 		*error = "notification \"documentId\" is not a non-empty string";
 		goto invalid;
-	}
-
-	if (json_object_object_get_ex(root, "large", &v))
-	{
-		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0)
-		{
-			*error = "notification \"large\" is not a positive integer";
-			goto invalid;
-		}
-		*large_id = json_object_get_int64(v);
-		json_object_put(root);
-		return EVENT_NOTIFY_LARGE;
 	}
 
 	if (!json_object_object_get_ex(root, "read", &read) ||

@@ -334,6 +334,13 @@ test_large(void)
 	CHECK(large == 123);
 	CHECK(ev == NULL);
 
+	/* the bare pointer the trigger sends when even the ids would not fit */
+	text = "{\"v\":1,\"large\":77,\"bytes\":9000000,\"seq\":3}";
+	large = -1;
+	CHECK(event_parse_notify(text, strlen(text), NULL, &ev, &large, &error) == EVENT_NOTIFY_LARGE);
+	CHECK(large == 77);
+	CHECK(ev == NULL);
+
 	check_invalid("{\"v\":1,\"event\":\"e\",\"action\":\"update\",\"databaseId\":\"D\","
 				  "\"collectionId\":\"C\",\"documentId\":\"X\",\"large\":\"123\"}", "large");
 	check_invalid("{\"v\":1,\"event\":\"e\",\"action\":\"update\",\"databaseId\":\"D\","
