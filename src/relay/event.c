@@ -427,7 +427,23 @@ event_build(const char *db, const char *col, const char *doc,
 	buf_append_str(&body, "],\"timestamp\":");
 	buf_append_json_string(&body, timestamp, strlen(timestamp));
 	buf_append_str(&body, ",\"payload\":");
-	buf_append(&body, payload_text, payload_len);
+	{
+		size_t		start = body.len;
+
+		buf_append(&body, payload_text, payload_len);
+
+		/*
+		 * A json column is embedded as written and may hold line breaks.  In
+		 * strict JSON they can only be whitespace, so they become spaces:
+		 * the body must be one line to be one SSE "data:" field.
+		 */
+		for (char *p = memchr(body.data + start, '\n', payload_len); p;
+			 p = memchr(p, '\n', body.data + body.len - p))
+			*p = ' ';
+		for (char *p = memchr(body.data + start, '\r', payload_len); p;
+			 p = memchr(p, '\r', body.data + body.len - p))
+			*p = ' ';
+	}
 	buf_append_str(&body, ",\"subscriptions\":[");
 	ev->body = buf_steal(&body, &ev->body_len);
 	return ev;

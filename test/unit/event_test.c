@@ -456,6 +456,37 @@ test_format_now(void)
 	CHECK(now[4] == '-' && now[10] == 'T' && now[19] == '.' && strcmp(now + 23, "+00:00") == 0);
 }
 
+/* A json column written with line breaks still makes a one-line body (SSE). */
+static void
+test_line_breaks(void)
+{
+	RelayEvent *ev = parse_ok("{\"v\":1,\"event\":\"databases.D.collections.C.documents.X.create\","
+							  "\"action\":\"create\",\"databaseId\":\"D\",\"collectionId\":\"C\","
+							  "\"documentId\":\"X\",\"read\":[\"any\"],\"payload\":{\"$id\":\"X\","
+							  "\"doc\":{\r\n  \"a\": \"x\\ny\"\n}}}");
+	struct json_object *frame;
+	struct json_object *data;
+	struct json_object *payload;
+	struct json_object *doc;
+	struct json_object *a;
+
+	if (ev == NULL)
+		return;
+	CHECK(memchr(ev->body, '\n', ev->body_len) == NULL);
+	CHECK(memchr(ev->body, '\r', ev->body_len) == NULL);
+	frame = frame_of(ev);
+	CHECK(frame != NULL);
+	if (frame && json_object_object_get_ex(frame, "data", &data) &&
+		json_object_object_get_ex(data, "payload", &payload) &&
+		json_object_object_get_ex(payload, "doc", &doc) &&
+		json_object_object_get_ex(doc, "a", &a))
+		CHECK_STR(json_object_get_string(a), "x\ny");	/* escaped newline kept */
+	else
+		CHECK(!"payload.doc.a missing");
+	json_object_put(frame);
+	event_release(ev);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -470,5 +501,6 @@ main(int argc, char **argv)
 	test_invalid();
 	test_deep_payload();
 	test_format_now();
+	test_line_breaks();
 	return unit_summary("event");
 }
