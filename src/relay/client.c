@@ -165,6 +165,13 @@ client_read(Client *c)
 
 /* ---------------------------------------------------------------- output */
 
+/* Bytes of a chunk not yet written. */
+static size_t
+outchunk_rest(const OutChunk *ch)
+{
+	return ch->pre_len + ch->post_len + (ch->event ? ch->event->body_len : 0) - ch->sent;
+}
+
 static void
 client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 			 const void *post, size_t post_len)
@@ -195,7 +202,11 @@ client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 	total = pre_len + post_len + (ev ? ev->body_len : 0);
 	c->out_bytes += total;
 
-	if (c->out_bytes > (size_t) relay->config.max_client_output_kb * 1024)
+	/*
+	 * The limit bounds the backlog behind the chunk being written, so one
+	 * event larger than the limit (a 1 MB row) still goes out whole.
+	 */
+	if (c->out_bytes - outchunk_rest(c->out_head) > (size_t) relay->config.max_client_output_kb * 1024)
 	{
 		relay->stats.clients_cut_off++;
 		client_kill(c, "output limit exceeded (client not reading); disconnected");
@@ -278,8 +289,7 @@ client_flush(Client *c)
 		while (left > 0 && c->out_head)
 		{
 			OutChunk   *ch = c->out_head;
-			size_t		total = ch->pre_len + ch->post_len + (ch->event ? ch->event->body_len : 0);
-			size_t		rest = total - ch->sent;
+			size_t		rest = outchunk_rest(ch);
 
 			if (left < rest)
 			{
