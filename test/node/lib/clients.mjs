@@ -261,7 +261,7 @@ export function closeCode(frame) {
  * ({id, data, comment, retry}); .exited resolves curl's exit code.
  */
 export function curlSse(url, { headers = [], maxTime = 60 } = {}) {
-  const args = ['-N', '-g', '-s', '-S', '--max-time', String(maxTime), '-H', 'Accept: text/event-stream'];
+  const args = [...(process.env.DEBUG_CURL ? ['-v'] : []), '-N', '-g', '-s', '-S', '--max-time', String(maxTime), '-H', 'Accept: text/event-stream'];
   for (const h of headers) args.push('-H', h);
   args.push(url);
   const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });

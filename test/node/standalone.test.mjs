@@ -1,0 +1,81 @@
+// standalone.test.mjs - two pg_realtime_relay processes on one database
+//
+// Users who outgrow one machine run several standalone relays behind a load
+// balancer, each LISTENing on its own connection.  The cluster here does
+// not preload pg_realtime: the triggers need no worker.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { StandaloneRelay, health, useCluster } from './lib/cluster.mjs';
+import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
+import { withTimeout } from './lib/wait.mjs';
+
+const PORTS = [18715, 18716];
+const cluster = useCluster({
+  name: 'standalone', port: 55455,
+  setup: (c) => c.sql(`
+    CREATE TABLE orders (id int PRIMARY KEY, status text);
+    SELECT realtime.track('public.orders', read => ARRAY['any']);`),
+  teardown: async () => {
+    for (const r of relays) await r.stop().catch((e) => console.error(e.message));
+    if (process.env.DEBUG_RELAY) relays.forEach((r) => console.error(r.log));
+  },
+});
+const relays = [];
+
+test('two standalone relays on one database both deliver the same event', async () => {
+  for (const port of PORTS) {
+    const r = new StandaloneRelay({ port, conninfo: cluster.conninfo, flags: ['--project', 'demo'] });
+    relays.push(r);
+    await r.start();
+  }
+  const clients = [];
+  try {
+    for (const port of PORTS) {
+      const c = await WsClient.open(`ws://127.0.0.1:${port}/v1/realtime?project=demo&channels[]=documents`);
+      await c.take('connected');
+      clients.push(c);
+    }
+    await cluster.sql(`INSERT INTO orders VALUES (1, 'new')`);
+    const [a, b] = await Promise.all(clients.map((c) => c.inbox.take(isEvent(), 5000, 'the event')));
+    assert.equal(a.data.payload.id, 1);
+    // each relay stamps the event when it receives it, and names its own subscription ids
+    const strip = (m) => ({ ...m.data, subscriptions: null, timestamp: null });
+    assert.deepEqual(strip(a), strip(b), 'the same event from both relays');
+    for (const port of PORTS) {
+      const h = await health(port);
+      assert.deepEqual(h.database, { listeners: 1, connected: 1, reconnects: 0 });
+    }
+    const listeners = await cluster.sql(`SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'`);
+    assert.equal(listeners, '2', 'each relay LISTENs on its own connection');
+  } finally {
+    for (const c of clients) await c.close();
+  }
+});
+
+test('flags work like the GUCs: --project refuses other projects with 1008', async () => {
+  const c = await WsClient.open(`ws://127.0.0.1:${PORTS[0]}/v1/realtime?project=other`);
+  assert.equal((await c.take('error')).data.code, 1008);
+  assert.equal((await c.waitClosed()).code, 1008);
+});
+
+test('SIGTERM: the relay closes WebSockets with 1001, ends SSE streams and exits 0', async () => {
+  const ws = await WsClient.open(`ws://127.0.0.1:${PORTS[1]}/v1/realtime?project=demo&channels[]=documents`);
+  await ws.take('connected');
+  const sse = curlSse(`http://127.0.0.1:${PORTS[1]}/v1/realtime?project=demo&channels[]=documents`);
+  try {
+    await sse.records.take(() => true, 5000, 'the SSE stream to open');
+    const exit = await relays[1].stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, relays[1].log);
+    assert.equal((await ws.waitClosed()).code, 1001);
+    assert.equal((await withTimeout(sse.exited, 5000, 'curl to exit')).code, 0);
+  } finally {
+    sse.kill();
+  }
+  // the other relay is unaffected
+  const c = await WsClient.open(`ws://127.0.0.1:${PORTS[0]}/v1/realtime?project=demo&channels[]=documents`);
+  await c.take('connected');
+  await cluster.sql(`INSERT INTO orders VALUES (2, 'new')`);
+  assert.equal((await c.inbox.take(isEvent())).data.payload.id, 2);
+  await c.close();
+});
