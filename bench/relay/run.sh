@@ -91,8 +91,12 @@ kv() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<" $1"; }
 
 # ticks PID: utime+stime in clock ticks
 ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# machine_ticks: busy clock ticks of all CPUs together
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
+# pct TICKS T0 T1: ticks as percent of one CPU over the wall time T0..T1
+pct() { awk -v c="$1" -v a="$2" -v b="$3" -v hz="$hz" 'BEGIN { printf "%.0f", 100 * c / hz / (b - a) }'; }
 
 wait_port() {
   local port=$1 pid=$2
@@ -255,7 +259,13 @@ bench_relay() {
   write_events "$LAT_RATE" 2 >/dev/null   # warm-up
   drain $((2 * LAT_RATE * SUBS)) 10 || true
   window >/dev/null
+  local m0 r0 l0 t0 m1 r1 l1 t1
+  m0=$(machine_ticks) r0=$(ticks "$RELAY_PID") l0=$(ticks "$WL_PID") t0=$(date +%s.%N)
   w=$(write_events "$LAT_RATE" "$LAT_SECS")
+  m1=$(machine_ticks) r1=$(ticks "$RELAY_PID") l1=$(ticks "$WL_PID") t1=$(date +%s.%N)
+  R[$name.lat_cpu_pct]=$(pct "$((r1 - r0))" "$t0" "$t1")
+  R[$name.lat_load_cpu_pct]=$(pct "$((l1 - l0))" "$t0" "$t1")
+  R[$name.lat_other_cpu_pct]=$(pct "$((m1 - m0 - (r1 - r0) - (l1 - l0)))" "$t0" "$t1")
   drained=yes
   drain $(( $(kv "$w" n) * SUBS )) "$DRAIN_MAX" || drained=no
   line=$(window)
@@ -272,6 +282,8 @@ bench_relay() {
     exit 1
   fi
   R[$name.lat_p50]=$(kv "$line" p50_ms)
+  R[$name.lat_first]="$(kv "$line" first_p50_ms) / $(kv "$line" first_p99_ms)"
+  R[$name.lat_spread]="$(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms)"
   R[$name.lat_p99]=$(kv "$line" p99_ms)
   R[$name.lat_max]=$(kv "$line" max_ms)
   R[$name.lat_frame]=$(awk -v b="$(kv "$line" bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }')
@@ -311,7 +323,7 @@ bench_relay() {
 
   # 3. 10,000 subscribers: idle RSS, then fan-out
   log "  fan-out: $FAN_SUBS subscribers, $FAN_EVENTS events at $FAN_RATE events/s"
-  local rss0 rss1 t0 t1 wt0 wt1 c0 c1 perf_pid=""
+  local rss0 rss1 wt0 wt1 c0 c1 perf_pid=""
   rss0=$(rss_kb "$RELAY_PID")
   start_load "$PORT" "$FAN_SUBS" "$name-10k"
   R[$name.fan_subs_ok]=$(kv "$WL_READY" connected)
@@ -329,11 +341,12 @@ bench_relay() {
     pids+=("$perf_pid")
     sleep 0.5
   fi
-  c0=$(ticks "$RELAY_PID") wt0=$(ticks "$WL_PID") t0=$(date +%s.%N)
+  c0=$(ticks "$RELAY_PID") wt0=$(ticks "$WL_PID") t0=$(date +%s.%N) m0=$(machine_ticks)
   w=$(write_events "$FAN_RATE" "$(awk -v e="$FAN_EVENTS" -v r="$FAN_RATE" 'BEGIN { print e / r }')")
   expected=$(( $(kv "$w" n) * ${R[$name.fan_subs_ok]} ))
   drain "$expected" "$DRAIN_MAX" || true
-  c1=$(ticks "$RELAY_PID") wt1=$(ticks "$WL_PID") t1=$(date +%s.%N)
+  c1=$(ticks "$RELAY_PID") wt1=$(ticks "$WL_PID") t1=$(date +%s.%N) m1=$(machine_ticks)
+  R[$name.fan_other_cpu_pct]=$(pct "$((m1 - m0 - (c1 - c0) - (wt1 - wt0)))" "$t0" "$t1")
   line=$(window)
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null || true
@@ -408,6 +421,11 @@ pin_text="no pinning"
   row "latency p50 (ms), $SUBS subs × $LAT_RATE ev/s" lat_p50
   row "latency p99 (ms), $SUBS subs × $LAT_RATE ev/s" lat_p99 "< 5 ms: $(verdict "$pg_p99" '<' 5)"
   row "latency max (ms), same" lat_max
+  row "… first subscriber's latency p50 / p99 (ms)" lat_first
+  row "… fan-out spread, first to last subscriber, p50 / p99 (ms)" lat_spread
+  row "… relay CPU (% of one core)" lat_cpu_pct
+  row "… load client CPU (% of one core)" lat_load_cpu_pct
+  row "… other processes' CPU (% of one core; PostgreSQL, writer, anything else)" lat_other_cpu_pct
   row "deliveries complete (%), same" lat_complete
   row "event frame (bytes)" lat_frame
   row "max sustained rate, $SUBS subs, p99 ≤ ${STEP_P99_MS} ms (ev/s)" step_rate
@@ -419,6 +437,7 @@ pin_text="no pinning"
   row "… relay CPU (% of one core)" fan_cpu_pct
   row "… relay CPU per delivery (µs)" fan_cpu_us
   row "… load client CPU (% of one core)" fan_load_cpu_pct
+  row "… other processes' CPU (% of one core)" fan_other_cpu_pct
   row "… connections cut off" fan_closes
   row "idle RSS per connection at $FAN_SUBS (KB)" rss_per_conn "< 8 KB: $(verdict "$rss" '<' 8)"
   row "… relay RSS with them open (kB)" rss1

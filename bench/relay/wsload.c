@@ -91,6 +91,22 @@ typedef struct Window
 	uint32_t	hist[HIST_SIZE];
 } Window;
 
+/*
+ * Per event (keyed by its sent_us): when the first and the last subscriber
+ * got it, which splits latency into the way to the relay and back (first)
+ * and the relay's fan-out (last - first).
+ */
+#define SPAN_SLOTS (1 << 18)
+typedef struct EventSpan
+{
+	int64_t		sent_us;		/* 0: free slot */
+	int64_t		first_us;
+	int64_t		last_us;
+} EventSpan;
+
+static EventSpan *spans;
+static int	nspans;
+
 static Conn *conns;
 static int	nconns = 1000;
 static int	nopened = 0;
@@ -183,9 +199,79 @@ hist_quantile(const Window *w, double q)
 	return w->max_lat_us;
 }
 
+/* Note one receipt of the event stamped sent_us. */
+static void
+span_note(int64_t sent_us, int64_t recv_us)
+{
+	uint32_t	h = (uint32_t) ((uint64_t) sent_us * 0x9E3779B97F4A7C15ULL >> 46);
+
+	for (;; h = (h + 1) & (SPAN_SLOTS - 1))
+	{
+		EventSpan  *e = &spans[h];
+
+		if (e->sent_us == sent_us)
+		{
+			if (recv_us < e->first_us)
+				e->first_us = recv_us;
+			if (recv_us > e->last_us)
+				e->last_us = recv_us;
+			return;
+		}
+		if (e->sent_us == 0)
+		{
+			if (nspans >= SPAN_SLOTS / 2)
+				return;			/* full enough: stop tracking */
+			e->sent_us = sent_us;
+			e->first_us = e->last_us = recv_us;
+			nspans++;
+			return;
+		}
+	}
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t		x = *(const int64_t *) a,
+				y = *(const int64_t *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* p50 and p99 (ms) of first-receipt latency and of fan-out spread. */
+static void
+span_quantiles(double *first50, double *first99, double *spread50, double *spread99)
+{
+	int64_t    *first = malloc(sizeof(int64_t) * (nspans + 1));
+	int64_t    *spread = malloc(sizeof(int64_t) * (nspans + 1));
+	int			n = 0;
+
+	for (int i = 0; i < SPAN_SLOTS; i++)
+		if (spans[i].sent_us != 0)
+		{
+			first[n] = spans[i].first_us - spans[i].sent_us;
+			spread[n] = spans[i].last_us - spans[i].first_us;
+			n++;
+		}
+	*first50 = *first99 = *spread50 = *spread99 = -1;
+	if (n > 0)
+	{
+		qsort(first, n, sizeof(int64_t), cmp_i64);
+		qsort(spread, n, sizeof(int64_t), cmp_i64);
+		*first50 = first[n / 2] / 1e3;
+		*first99 = first[(int) (n * 0.99)] / 1e3;
+		*spread50 = spread[n / 2] / 1e3;
+		*spread99 = spread[(int) (n * 0.99)] / 1e3;
+	}
+	free(first);
+	free(spread);
+}
+
 static void
 window_reset(int64_t t)
 {
+	memset(spans, 0, sizeof(EventSpan) * SPAN_SLOTS);
+	nspans = 0;
 	memset(&win, 0, sizeof(win));
 	win.start_us = t;
 	win.min_sent_us = INT64_MAX;
@@ -208,12 +294,19 @@ window_print(const char *label)
 	int64_t		t = now_us();
 	double		secs = (t - win.start_us) / 1e6;
 	double		span = win.events > 1 ? (win.last_recv_us - win.first_recv_us) / 1e6 : 0;
+	double		first50,
+				first99,
+				spread50,
+				spread99;
+
+	span_quantiles(&first50, &first99, &spread50, &spread99);
 
 	printf("%s secs=%.3f open=%d dead=%d events=%llu stamped=%llu bytes=%llu"
 		   " deliveries_per_s=%.0f span_secs=%.3f span_rate=%.0f"
 		   " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f"
 		   " first_recv_us=%lld last_recv_us=%lld min_sent_us=%lld max_sent_us=%lld"
-		   " pongs=%llu errors=%llu other=%llu closes=%llu neg_lat=%llu stale=%llu\n",
+		   " pongs=%llu errors=%llu other=%llu closes=%llu neg_lat=%llu stale=%llu"
+		   " distinct=%d first_p50_ms=%.3f first_p99_ms=%.3f spread_p50_ms=%.3f spread_p99_ms=%.3f\n",
 		   label, secs, count_state(CONN_OPEN), count_state(CONN_DEAD),
 		   (unsigned long long) win.events, (unsigned long long) win.stamped,
 		   (unsigned long long) win.bytes,
@@ -224,7 +317,8 @@ window_print(const char *label)
 		   (long long) (win.stamped ? win.min_sent_us : 0), (long long) win.max_sent_us,
 		   (unsigned long long) win.pongs, (unsigned long long) win.errors,
 		   (unsigned long long) win.other, (unsigned long long) win.closes,
-		   (unsigned long long) win.neg_lat, (unsigned long long) win.stale);
+		   (unsigned long long) win.neg_lat, (unsigned long long) win.stale,
+		   nspans, first50, first99, spread50, spread99);
 	fflush(stdout);
 	window_reset(t);
 }
@@ -454,6 +548,7 @@ handle_message(Conn *c, const char *msg, size_t len, int64_t recv_us)
 				lat = 0;
 			}
 			win.hist[hist_index(lat)]++;
+			span_note(sent, recv_us);
 			if (lat > win.max_lat_us)
 				win.max_lat_us = lat;
 			if (sent < win.min_sent_us)
@@ -801,8 +896,9 @@ main(int argc, char **argv)
 						   "Sec-WebSocket-Version: 13\r\n\r\n", path, host, port);
 	conns = calloc(nconns, sizeof(Conn));
 	scratch = malloc(SCRATCH_SIZE);
+	spans = calloc(SPAN_SLOTS, sizeof(EventSpan));
 	events = calloc(4096, sizeof(*events));
-	if (conns == NULL || scratch == NULL || events == NULL)
+	if (conns == NULL || scratch == NULL || events == NULL || spans == NULL)
 	{
 		fprintf(stderr, "wsload: out of memory\n");
 		return 1;
