@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import { rawHttp } from './lib/clients.mjs';
 import { useCluster } from './lib/cluster.mjs';
-import { OP, WsClient, closeCode, expectedChannels, isEvent, rawWebSocket, wsFrame } from './lib/clients.mjs';
+import { OP, RawSocket, WsClient, closeCode, expectedChannels, isEvent, rawWebSocket, wsFrame } from './lib/clients.mjs';
+import { waitFor } from './lib/wait.mjs';
 
 const RELAY = 18703;
 const cluster = useCluster({
@@ -15,7 +17,13 @@ const cluster = useCluster({
   conf: ["pg_realtime.project = 'demo'", "pg_realtime.allowed_origins = 'http://app.example, https://app.example'"],
   setup: (c) => c.sql(`
     CREATE TABLE orders (id text PRIMARY KEY, status text);
-    SELECT realtime.track('public.orders', read => ARRAY['any']);`),
+    SELECT realtime.track('public.orders', read => ARRAY['any']);
+    CREATE TABLE members_only (id text PRIMARY KEY);
+    SELECT realtime.track('public.members_only', read => ARRAY['users']);
+    CREATE TABLE guestbook (id text PRIMARY KEY);
+    SELECT realtime.track('public.guestbook', read => ARRAY['guests']);
+    CREATE TABLE notes (id text PRIMARY KEY, perms text[]);
+    SELECT realtime.track('public.notes', permissions_column => 'perms');`),
 });
 
 const URL = `ws://127.0.0.1:${RELAY}/v1/realtime?project=demo`;
@@ -267,5 +275,128 @@ describe('RFC 6455 framing', () => {
     c.ws.send('x'.repeat(40000), { fin: false });
     c.ws.send('x'.repeat(40000), { fin: true });
     assert.equal((await c.waitClosed()).code, 1009);
+  });
+});
+
+describe('delivery to guests (PROTOCOL.md 6)', () => {
+  test('a guest gets events readable by "any" or "guests", never by "users" or one user; write() grants no read', async () => {
+    const c = await connect(`${URL}&channels[]=documents`);
+    try {
+      await cluster.sql(`
+        INSERT INTO members_only VALUES ('hidden-1');
+        INSERT INTO notes VALUES ('hidden-2', '{"read(\\"user:u1\\")"}');
+        INSERT INTO notes VALUES ('hidden-3', '{"write(\\"any\\")", "update(\\"any\\")"}');
+        INSERT INTO notes VALUES ('hidden-4', NULL);
+        INSERT INTO guestbook VALUES ('shown-1');
+        INSERT INTO notes VALUES ('shown-2', '{"read(\\"any\\")", "write(\\"user:u1\\")"}');
+        INSERT INTO notes VALUES ('shown-3', '{"read(\\"guests\\")"}');
+        INSERT INTO orders VALUES ('marker', 'last');`);
+      const ids = [];
+      for (let i = 0; i < 4; i++) ids.push((await c.inbox.take(isEvent(), 5000, `visible event ${i + 1}`)).data.payload.$id);
+      // events keep commit order, so anything hidden would have come before the marker
+      assert.deepEqual(ids, ['shown-1', 'shown-2', 'shown-3', 'marker']);
+      const note = c.inbox.all.find((m) => m.data?.payload?.$id === 'shown-2');
+      assert.deepEqual(note.data.payload.$permissions, ['read("any")', 'write("user:u1")']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a subscription beyond pg_realtime.max_subscriptions (100) gets error 1013, the others stay', async () => {
+    const c = await connect();
+    try {
+      const rows = Array.from({ length: 100 }, (_, i) => ({ subscriptionId: `s${i}`, channels: ['documents'] }));
+      const ack = await c.subscribe(rows);
+      assert.equal(ack.subscriptions.length, 100);
+      c.send({ type: 'subscribe', data: [{ subscriptionId: 'one-too-many', channels: ['documents'] }] });
+      const err = await c.take('error');
+      assert.equal(err.data.code, 1013);
+      await cluster.sql(`INSERT INTO orders VALUES ('w-many', 'new')`);
+      const e = await c.inbox.take(isEvent());
+      assert.equal(e.data.subscriptions.length, 100);
+      assert.ok(!e.data.subscriptions.includes('one-too-many'));
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('protocol errors in frames sent by hand (close 1002)', () => {
+  /* Upgrade by hand, take "connected", send bytes, return the close code the relay sends. */
+  async function closeCodeAfter(bytes) {
+    const r = await rawWebSocket(RELAY, '/v1/realtime?project=demo');
+    try {
+      await r.frame((f) => f.opcode === OP.TEXT, 3000, 'connected');
+      r.write(bytes);
+      return closeCode(await r.frame((f) => f.opcode === OP.CLOSE, 3000, 'a close frame'));
+    } finally {
+      r.destroy();
+    }
+  }
+  const withRsv1 = (frame) => { frame[0] |= 0x40; return frame; };
+
+  test('a frame with a reserved bit set', async () => {
+    assert.equal(await closeCodeAfter(withRsv1(wsFrame(OP.TEXT, '{"type":"ping"}'))), 1002);
+  });
+  test('a control frame longer than 125 bytes', async () => {
+    assert.equal(await closeCodeAfter(wsFrame(OP.PING, Buffer.alloc(126))), 1002);
+  });
+  test('a fragmented control frame', async () => {
+    assert.equal(await closeCodeAfter(wsFrame(OP.PING, 'x', { fin: false })), 1002);
+  });
+  test('a continuation frame with no message started', async () => {
+    assert.equal(await closeCodeAfter(wsFrame(OP.CONT, 'x')), 1002);
+  });
+  test('a new text frame inside a fragmented message', async () => {
+    assert.equal(await closeCodeAfter(Buffer.concat([wsFrame(OP.TEXT, '{"ty', { fin: false }), wsFrame(OP.TEXT, 'x')])), 1002);
+  });
+  test('an unknown opcode', async () => {
+    assert.equal(await closeCodeAfter(wsFrame(3, 'x')), 1002);
+  });
+  test('a close frame with a one-byte payload or a reserved code (1005)', async () => {
+    assert.equal(await closeCodeAfter(wsFrame(OP.CLOSE, Buffer.from([3]))), 1002);
+    assert.equal(await closeCodeAfter(wsFrame(OP.CLOSE, Buffer.from([0x03, 0xed]))), 1002);
+  });
+  test('a close frame without a code is answered with 1000', async () => {
+    assert.equal(await closeCodeAfter(wsFrame(OP.CLOSE, '')), 1000);
+  });
+
+  test('frames sent in the same packet as the upgrade request are handled', async () => {
+    const r = await RawSocket.connect(RELAY);
+    try {
+      r.write(Buffer.concat([Buffer.from('GET /v1/realtime?project=demo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n' +
+        'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'),
+      wsFrame(OP.TEXT, '{"type":"ping"}')]));
+      await r.until((b) => b.includes('{"type":"pong"}'), 3000, 'the pong');
+      const text = r.text();
+      assert.match(text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      assert.match(text, /Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r\n/, 'RFC 6455 sample key');
+      assert.ok(text.indexOf('"connected"') < text.indexOf('"pong"'), 'connected first');
+    } finally {
+      r.destroy();
+    }
+  });
+
+  test('a request head over 8 kB gets 431', async () => {
+    const r = await rawHttp(RELAY, `GET /v1/realtime?project=demo HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(9000)}\r\n\r\n`);
+    assert.equal(r.status, 431);
+  });
+});
+
+describe('reload (SIGHUP)', () => {
+  test('a changed pg_realtime.project applies to new connections after pg_reload_conf()', async () => {
+    const before = await connect();
+    const reloads = (cluster.serverLog().match(/configuration reloaded/g) ?? []).length;
+    await cluster.sql("ALTER SYSTEM SET pg_realtime.project = 'renamed'; SELECT pg_reload_conf();");
+    await waitFor(() => (cluster.serverLog().match(/configuration reloaded/g) ?? []).length > reloads,
+      { timeout: 5000, what: 'the worker to reload' });
+    const old = await WsClient.open(URL);
+    assert.equal((await old.take('error')).data.code, 1008);
+    assert.equal((await old.waitClosed()).code, 1008);
+    const renamed = await connect(`ws://127.0.0.1:${RELAY}/v1/realtime?project=renamed`);
+    await renamed.close();
+    before.send({ type: 'ping' });
+    await before.take('pong');
+    await before.close();
   });
 });
