@@ -158,13 +158,17 @@ describe('clients that stop reading', () => {
     conf: ['pg_realtime.max_client_output = 64kB'],
   });
 
-  test('a client that stops reading is cut off past pg_realtime.max_client_output; a reading one gets everything', async () => {
+  test('clients that stop reading (WebSocket, SSE) are cut off past pg_realtime.max_client_output; a reading one gets everything', async () => {
     const N = 1500; // ~7 kB events: ~10 MB, more than the kernel buffers a stalled peer
     const slow = await rawWebSocket(RELAY, '/v1/realtime?project=p&channels[]=documents');
     await slow.frame((f) => f.opcode === OP.TEXT, 3000, 'connected');
+    const slowSse = await RawSocket.connect(RELAY);
+    slowSse.write('GET /v1/realtime?channels[]=documents HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+    await slowSse.until((b) => b.includes('retry: 1000'), 3000, 'the SSE stream head');
     const reader = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`);
     await reader.take('connected');
-    slow.sock.pause(); // stop reading: the relay's queue for it grows
+    slow.sock.pause(); // stop reading: the relay's queues for them grow
+    slowSse.sock.pause();
 
     // one transaction per row: a steady stream a reading client keeps up with
     // (one 10 MB burst would overflow any reader's 64 kB allowance)
@@ -178,10 +182,15 @@ describe('clients that stop reading', () => {
     assert.deepEqual(ids, Array.from({ length: N }, (_, i) => i + 1), 'every event, in commit order');
 
     const h = await health(RELAY);
-    assert.equal(h.clients.cut_off, 1, 'the stalled client was cut off');
+    assert.equal(h.clients.cut_off, 2, 'the stalled WebSocket and SSE clients were cut off');
     assert.equal(h.connections.websocket, 1, 'only the reader is left');
+    assert.equal(h.connections.sse, 0);
+    // the relay kept draining notifications: writers never wait for a stalled client
+    assert.equal(await cluster.sql('SELECT pg_notification_queue_usage()'), '0');
     slow.sock.resume();
+    slowSse.sock.resume();
     await slow.waitEnd(5000, 'the stalled client\'s connection to end');
+    await slowSse.waitEnd(5000, 'the stalled SSE stream to end');
     const got = slow.frames().filter((f) => f.opcode === OP.TEXT).length - 1;
     assert.ok(got < N, `the stalled client got ${got} of ${N} events before the cut`);
     assert.ok(elapsed < 20000, `delivery to the reader took ${elapsed} ms`);
@@ -197,11 +206,11 @@ describe('clients that stop reading', () => {
     for (let i = 0; i < 40000 && !slow.sock.destroyed; i++) {
       if (!slow.sock.write(wsFrame(OP.PING, big)))
         await Promise.race([new Promise((r) => slow.sock.once('drain', r)), sleep(200)]);
-      if (i % 500 === 0 && (await health(RELAY)).clients.cut_off >= 2)
+      if (i % 500 === 0 && (await health(RELAY)).clients.cut_off >= 3)
         break;
     }
     const h = await health(RELAY);
-    assert.equal(h.clients.cut_off, 2);
+    assert.equal(h.clients.cut_off, 3);
     slow.destroy();
   });
 });

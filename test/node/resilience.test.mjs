@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import { health, useCluster, waitRelayReady } from './lib/cluster.mjs';
-import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
+import { OP, WsClient, curlSse, isEvent, rawWebSocket } from './lib/clients.mjs';
 import { Channel, Client, Realtime } from './lib/sdk.mjs';
 import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';
 
@@ -104,13 +104,21 @@ test('the LISTEN connection killed with pg_terminate_backend is re-established; 
   await ws.close();
 });
 
-test('pg_ctl stop -m fast: WebSockets get close 1001 and SSE streams end', async () => {
+test('pg_ctl stop -m fast: WebSockets get close 1001 and SSE streams end, even with a stalled client', async () => {
   const ws = await WsClient.open(WS_URL);
   await ws.take('connected');
   const sse = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`);
+  // a client that stopped reading with output queued must not hold up the shutdown
+  const stalled = await rawWebSocket(RELAY, '/v1/realtime?project=p&channels[]=documents');
   try {
     await sse.records.take(() => true, 5000, 'the SSE stream to open');
+    await stalled.frame((f) => f.opcode === OP.TEXT, 3000, 'connected');
+    stalled.sock.pause();
+    await cluster.sql(`INSERT INTO orders SELECT g, repeat('s', 5000) FROM generate_series(100, 250) g`);
+    await ws.inbox.take((m) => m.data?.payload?.id === 250, 5000, 'the last of the burst');
+    const t0 = Date.now();
     await cluster.pgCtl(['stop', '-m', 'fast', '-w', '-t', '30'], { timeout: 40000 });
+    assert.ok(Date.now() - t0 < 10000, `shutdown took ${Date.now() - t0} ms`);
     const { code, reason } = await ws.waitClosed(5000, 'close 1001');
     assert.equal(code, 1001);
     assert.match(reason, /shutting down/);
@@ -118,5 +126,6 @@ test('pg_ctl stop -m fast: WebSockets get close 1001 and SSE streams end', async
     assert.equal(exit.code, 0, `curl: ${exit.stderr}`);
   } finally {
     sse.kill();
+    stalled.destroy();
   }
 });

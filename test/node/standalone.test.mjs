@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { StandaloneRelay, health, useCluster } from './lib/cluster.mjs';
+import { StandaloneRelay, health, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
 import { withTimeout } from './lib/wait.mjs';
 
@@ -25,7 +25,7 @@ const relays = [];
 
 test('two standalone relays on one database both deliver the same event', async () => {
   for (const port of PORTS) {
-    const r = new StandaloneRelay({ port, conninfo: cluster.conninfo, flags: ['--project', 'demo'] });
+    const r = new StandaloneRelay({ port, conninfo: cluster.conninfo, flags: ['--project', 'demo', '--reconnect-max-delay', '500'] });
     relays.push(r);
     await r.start();
   }
@@ -48,6 +48,27 @@ test('two standalone relays on one database both deliver the same event', async 
     }
     const listeners = await cluster.sql(`SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'`);
     assert.equal(listeners, '2', 'each relay LISTENs on its own connection');
+  } finally {
+    for (const c of clients) await c.close();
+  }
+});
+
+test('the database restarting under the relays: they reconnect with backoff, clients stay connected', async () => {
+  const clients = [];
+  try {
+    for (const port of PORTS) {
+      const c = await WsClient.open(`ws://127.0.0.1:${port}/v1/realtime?project=demo&channels[]=documents`);
+      await c.take('connected');
+      clients.push(c);
+    }
+    await cluster.pgCtl(['restart', '-m', 'fast', '-w', '-t', '30', '-l', `${cluster.dir}/server.log`], { timeout: 40000 });
+    for (const port of PORTS)
+      await waitRelayReady(port, { timeout: 15000, since: (h) => h.database.reconnects >= 1 });
+    await cluster.sql(`INSERT INTO orders VALUES (10, 'after restart')`);
+    for (const c of clients) {
+      assert.equal((await c.inbox.take(isEvent(), 5000, 'the event after the restart')).data.payload.id, 10);
+      assert.equal(c.ws.readyState, c.ws.OPEN);
+    }
   } finally {
     for (const c of clients) await c.close();
   }
