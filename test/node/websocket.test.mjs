@@ -156,6 +156,19 @@ describe('messages (PROTOCOL.md 2-3)', () => {
     }
   });
 
+  test('a jwt in the URL gets "connected" first, then error 1003; the connection stays open', async () => {
+    const c = await WsClient.open(`${URL}&jwt=eyJhbGciOi.x.y&channels[]=documents`);
+    try {
+      assert.equal((await c.inbox.take(() => true, 3000, 'the first message')).type, 'connected');
+      const err = await c.take('error');
+      assert.equal(err.data.code, 1003);
+      c.send({ type: 'ping' });
+      await c.take('pong');
+    } finally {
+      await c.close();
+    }
+  });
+
   test('authentication gets error 1003 (not supported yet) and the connection stays a guest', async () => {
     const c = await connect();
     try {
@@ -167,6 +180,23 @@ describe('messages (PROTOCOL.md 2-3)', () => {
       assert.equal((await c.inbox.take(isEvent())).data.payload.$id, 'w-5');
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('fan-out', () => {
+  test('100 WebSockets each get all 200 events of a burst, in commit order', async () => {
+    const clients = await Promise.all(Array.from({ length: 100 }, () => connect(`${URL}&channels[]=documents`)));
+    try {
+      await cluster.sql(`INSERT INTO orders SELECT 'f-' || g, 'burst' FROM generate_series(1, 200) g`);
+      const want = Array.from({ length: 200 }, (_, i) => `f-${i + 1}`);
+      await Promise.all(clients.map(async (c, n) => {
+        const ids = [];
+        for (let i = 0; i < 200; i++) ids.push((await c.inbox.take(isEvent(), 10000, `event ${i + 1} on client ${n}`)).data.payload.$id);
+        assert.deepEqual(ids, want);
+      }));
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
     }
   });
 });
