@@ -179,6 +179,26 @@ describe('queries', () => {
     await str.events.none(() => true, 100, 'an event for the string "7" matching the number 7');
   });
 
+  test('Query.select([\'*\']) is accepted and selects everything', async () => {
+    const s = await subscribe(rt, Channel.database('postgres').collection('orders').document(),
+      [Query.select(['*']), Query.equal('status', ['selected'])]);
+    await cluster.sql(`INSERT INTO orders VALUES ('sel-1', 'selected', 1, NULL)`);
+    const e = await s.events.take();
+    assert.equal(e.payload.$id, 'sel-1');
+    assert.equal(e.payload.amount, 1, 'all attributes are there');
+  });
+
+  test('an unsupported query reaches the SDK\'s onError as error 1003', async () => {
+    const errors = new Inbox('onError');
+    const rt2 = newRealtime();
+    realtimes.push(rt2);
+    rt2.onError((error, code) => errors.push({ message: error?.message, code }));
+    await withTimeout(rt2.subscribe('documents', () => {}, [Query.search('note', 'x')]), 5000, 'subscribe');
+    const err = await errors.take(() => true, 5000, 'the error callback');
+    assert.equal(err.code, 1003);
+    assert.ok(err.message.length > 0);
+  });
+
   test('subscription.update() replaces the queries on the server', async () => {
     const s = await subscribe(rt, Channel.database('postgres').collection('orders').document(), [Query.equal('status', ['a'])]);
     await s.sub.update({ queries: [Query.equal('status', ['b'])] });

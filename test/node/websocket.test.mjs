@@ -407,6 +407,20 @@ describe('protocol errors in frames sent by hand (close 1002)', () => {
     }
   });
 
+  test('a browser-style upgrade (Connection: keep-alive, Upgrade; header case varies) is accepted', async () => {
+    const r = await RawSocket.connect(RELAY);
+    try {
+      r.write('GET /v1/realtime?project=demo HTTP/1.1\r\nhost: x\r\nconnection: keep-alive, Upgrade\r\n' +
+        'upgrade: WebSocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n' +
+        'Origin: https://app.example\r\n\r\n');
+      await r.until((b) => b.includes('"connected"'), 3000, 'connected');
+      assert.match(r.text(), /^HTTP\/1\.1 101 /);
+      assert.doesNotMatch(r.text(), /Sec-WebSocket-Protocol/i, 'no subprotocol is echoed');
+    } finally {
+      r.destroy();
+    }
+  });
+
   test('a request head over 8 kB gets 431', async () => {
     const r = await rawHttp(RELAY, `GET /v1/realtime?project=demo HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(9000)}\r\n\r\n`);
     assert.equal(r.status, 431);
