@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 
-import { useCluster } from './lib/cluster.mjs';
+import { health, useCluster } from './lib/cluster.mjs';
 import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
 import { Channel, Client, Realtime } from './lib/sdk.mjs';
 import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';
@@ -15,8 +15,7 @@ import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';
 const RELAY = 18718;
 const realtimes = [];
 const cluster = useCluster({
-  // first with room for a 1 MB event per client; the default comes last
-  name: 'large', port: 55458, relayPort: RELAY, conf: ['pg_realtime.max_client_output = 4MB'],
+  name: 'large', port: 55458, relayPort: RELAY,
   setup: (c) => c.sql(`
     CREATE TABLE docs (id int PRIMARY KEY, body text);
     SELECT realtime.track('public.docs', read => ARRAY['any']);`),
@@ -91,22 +90,33 @@ test('a 1 MB update and delete arrive whole too', async () => {
   }
 });
 
-test('with the default pg_realtime.max_client_output (1MB) a reading client still gets a 1 MB row', {
-  todo: 'the 1 MB event alone passes the 1024 kB default, so client_queue() cuts off every subscriber ' +
-    '(src/relay/client.c; default in src/worker.c): reported to the lead',
-}, async () => {
-  // SIGHUP reload to the default; the worker logs when it applied it
+test('two 1 MB rows in one transaction both reach a reading client (default max_client_output)', async () => {
+  const ws = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`);
+  try {
+    await ws.take('connected');
+    await cluster.sql(`INSERT INTO docs VALUES (5, repeat('a', ${MB})), (6, repeat('b', ${MB}))`);
+    const a = await ws.inbox.take(isEvent(), 10000, 'the first 1 MB event');
+    const b = await ws.inbox.take(isEvent(), 10000, 'the second 1 MB event');
+    assert.deepEqual([a.data.payload.id, b.data.payload.id], [5, 6]);
+    assert.equal(b.data.payload.body, 'b'.repeat(MB));
+  } finally {
+    await ws.close();
+  }
+});
+
+test('one event larger than pg_realtime.max_client_output (lowered to 64kB by reload) still goes out whole', async () => {
+  // the limit bounds a client's backlog, not one event
   const reloads = (cluster.serverLog().match(/configuration reloaded/g) ?? []).length;
-  await cluster.sql("ALTER SYSTEM SET pg_realtime.max_client_output = '1MB'; SELECT pg_reload_conf();");
+  await cluster.sql("ALTER SYSTEM SET pg_realtime.max_client_output = '64kB'; SELECT pg_reload_conf();");
   await waitFor(() => (cluster.serverLog().match(/configuration reloaded/g) ?? []).length > reloads,
     { timeout: 5000, what: 'the worker to reload its configuration' });
-  assert.equal(await cluster.sql('SHOW pg_realtime.max_client_output'), '1MB');
   const ws = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`);
   try {
     await ws.take('connected');
     await cluster.sql(`INSERT INTO docs VALUES (4, repeat('d', ${MB}))`);
     const e = await ws.inbox.take(isEvent(), 10000, 'the 1 MB event');
     assert.equal(e.data.payload.body.length, MB);
+    assert.equal((await health(RELAY)).clients.cut_off, 0);
   } finally {
     await ws.close();
   }
