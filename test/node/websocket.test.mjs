@@ -58,6 +58,36 @@ describe('messages (PROTOCOL.md 2-3)', () => {
     }
   });
 
+  test('SDK v23/v24 URL queries (<channel>[<slot>][]=<query>) make one subscription per slot', async () => {
+    const q = (status) => encodeURIComponent(JSON.stringify({ method: 'equal', attribute: 'status', values: [status] }));
+    const c = await connect(`${URL}&channels[]=documents&documents[0][]=${q('paid')}&documents[1][]=${q('void')}`);
+    try {
+      const { subscriptions } = c.connected.data;
+      assert.equal(subscriptions.length, 2, 'slots 0 and 1');
+      await cluster.sql(`INSERT INTO orders VALUES ('v-1', 'new'); INSERT INTO orders VALUES ('v-2', 'void');
+        INSERT INTO orders VALUES ('v-3', 'paid');`);
+      const a = await c.inbox.take(isEvent());
+      const b = await c.inbox.take(isEvent());
+      assert.deepEqual([a.data.payload.$id, a.data.subscriptions], ['v-2', [subscriptions[1]]]);
+      assert.deepEqual([b.data.payload.$id, b.data.subscriptions], ['v-3', [subscriptions[0]]]);
+      await c.inbox.none(isEvent(), 200, 'the event no slot\'s query matches');
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('text survives the trip: quotes, backslashes, newlines, accents and emoji', async () => {
+    const c = await connect(`${URL}&channels[]=documents`);
+    try {
+      const text = 'h\u00e9llo \u{1F30D} "quoted" \\ back\nslash\ttab \u2028 end';
+      await cluster.sql(`INSERT INTO orders VALUES ('t-1', $txt$${text}$txt$)`); // dollar quoting: no escapes
+      const e = await c.inbox.take(isEvent());
+      assert.equal(e.data.payload.status, text);
+    } finally {
+      await c.close();
+    }
+  });
+
   test('with no URL channels "connected" has empty lists (message mode)', async () => {
     const c = await connect();
     assert.deepEqual(c.connected, { type: 'connected', data: { channels: [], subscriptions: [], user: null } });
