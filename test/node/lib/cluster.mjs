@@ -41,10 +41,11 @@ export class Cluster {
   /**
    * name: short label for the data directory; port: PostgreSQL port;
    * relayPort: pg_realtime.port, or null to leave the worker out (no
-   * shared_preload_libraries); conf: more postgresql.conf lines.
+   * shared_preload_libraries); conf: more postgresql.conf lines; waitReady:
+   * false when the relay cannot be ready before setup (a database to come).
    */
-  constructor({ name, port, relayPort = null, conf = [] }) {
-    Object.assign(this, { name, port, relayPort, conf });
+  constructor({ name, port, relayPort = null, conf = [], waitReady = true }) {
+    Object.assign(this, { name, port, relayPort, conf, waitReady });
     this.dir = null;
   }
 
@@ -58,7 +59,7 @@ export class Cluster {
     await run(path.join(ROOT, 'test/cluster.sh'), ['start', this.dir, String(this.port), ...conf],
       { timeout: 90000, env: { PG_CONFIG } });
     await this.sql('CREATE EXTENSION pg_realtime');
-    if (this.relayPort != null)
+    if (this.relayPort != null && this.waitReady)
       await waitRelayReady(this.relayPort);
   }
 
@@ -68,10 +69,10 @@ export class Cluster {
   }
 
   /* Run SQL (one or more statements); returns psql's unaligned output. */
-  async sql(text, { timeout = 30000 } = {}) {
+  async sql(text, { timeout = 30000, database = 'postgres' } = {}) {
     const { stdout } = await run(path.join(PGBIN, 'psql'),
       ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', this.dir, '-p', String(this.port),
-        '-U', 'postgres', '-d', 'postgres', '-f', '-'],
+        '-U', 'postgres', '-d', database, '-f', '-'],
       { timeout, input: text });
     return stdout.trim();
   }
@@ -167,7 +168,8 @@ export async function waitRelayReady(port, { timeout = 20000, since = null } = {
 
 /*
  * A standalone pg_realtime_relay process; stop() sends SIGTERM and waits.
- * Output is kept in .log for failure messages.
+ * conninfo is one connection string or a list.  Output is kept in .log for
+ * failure messages.
  */
 export class StandaloneRelay {
   constructor({ port, conninfo, flags = [] }) {
@@ -180,7 +182,7 @@ export class StandaloneRelay {
   async start() {
     const bin = path.join(PGBIN, 'pg_realtime_relay');
     this.child = spawn(bin, ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...this.flags,
-      this.conninfo], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ...[this.conninfo].flat()], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (d) => { this.log += d; });
     this.child.stderr.on('data', (d) => { this.log += d; });
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -207,15 +209,4 @@ export class StandaloneRelay {
       throw e;
     }
   }
-}
-
-/* Start standalone relays before the tests and stop them after. */
-export function useStandaloneRelay(options) {
-  const relay = new StandaloneRelay(options());
-  before(async () => {
-    Object.assign(relay, options());
-    await relay.start();
-  }, { timeout: 30000 });
-  after(async () => { await relay.stop().catch(() => {}); }, { timeout: 20000 });
-  return relay;
 }
