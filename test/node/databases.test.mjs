@@ -80,3 +80,20 @@ test('a standalone relay given two connection strings does the same', async () =
     await c.all.close();
   }
 });
+
+test('reload: a database added to pg_realtime.databases is listened to; open clients stay connected', async () => {
+  await cluster.sql(`CREATE DATABASE late; ALTER SYSTEM SET pg_realtime.databases = 'postgres, shop, late';`);
+  await cluster.sql(`CREATE EXTENSION pg_realtime;\n${TABLE}`, { database: 'late' });
+  const c = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=databases.late.collections.orders.documents`);
+  try {
+    await c.take('connected');
+    await cluster.sql('SELECT pg_reload_conf()');
+    await waitRelayReady(RELAY, { timeout: 10000, since: (h) => h.database.listeners === 3 });
+    await cluster.sql(`INSERT INTO orders VALUES (1, 'from late')`, { database: 'late' });
+    const e = await c.inbox.take(isEvent(), 5000, 'the event of the added database');
+    assert.equal(e.data.payload.note, 'from late');
+    assert.equal(c.ws.readyState, c.ws.OPEN);
+  } finally {
+    await c.close();
+  }
+});

@@ -16,6 +16,7 @@ const RELAY = 18718;
 const realtimes = [];
 const cluster = useCluster({
   name: 'large', port: 55458, relayPort: RELAY,
+  conf: ['pg_realtime.purge_interval = 500ms', 'pg_realtime.large_event_retention = 3s'],
   setup: (c) => c.sql(`
     CREATE TABLE docs (id int PRIMARY KEY, body text);
     SELECT realtime.track('public.docs', read => ARRAY['any']);`),
@@ -120,4 +121,11 @@ test('one event larger than pg_realtime.max_client_output (lowered to 64kB by re
   } finally {
     await ws.close();
   }
+});
+
+test('the worker purges realtime.large_events older than pg_realtime.large_event_retention (3s)', async () => {
+  await cluster.sql(`INSERT INTO docs VALUES (7, repeat('p', ${MB}))`);
+  assert.ok(Number(await cluster.sql('SELECT count(*) FROM realtime.large_events')) >= 1);
+  await waitFor(async () => (await cluster.sql('SELECT count(*) FROM realtime.large_events')) === '0',
+    { timeout: 8000, interval: 250, what: 'the purge of old large events' });
 });
