@@ -58,14 +58,17 @@ seed_http() {
 seed_ws() {
   local d=corpus-ws
   mkdir -p $d
-  # first byte: options (0 = masks required, 64000-byte limit); then frames
+  # first byte: options (bit 0: masks optional; bit 1: no size limit, else
+  # bit 2: 125 bytes, else 64000); then a stream of frames
   printf '\x00\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58' > $d/seed-hello
   printf '\x01\x01\x03Hel\x80\x02lo\x89\x05Hello' > $d/seed-frag
   printf '\x00\x01\x83\x00\x00\x00\x00\xce\xba\xe1\x89\x80\x00\x00\x00\x00\x80\x82\x00\x00\x00\x00\xbd\xb9' > $d/seed-utf8
   printf '\x00\x88\x85\x00\x00\x00\x00\x03\xe8bye\x88\x80\x00\x00\x00\x00' > $d/seed-close
   printf '\x00\x82\xfe\x00\x7e\x00\x00\x00\x00' > $d/seed-len16
   head -c 126 /dev/zero >> $d/seed-len16
-  printf '\x02\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00' > $d/seed-len64
+  # a whole masked frame with a 64-bit length (65536 bytes of payload)
+  printf '\x02\x82\xff\x00\x00\x00\x00\x00\x01\x00\x00\x01\x02\x03\x04' > $d/seed-len64
+  head -c 65536 /dev/zero >> $d/seed-len64
   printf '\x00\xc1\x80\x00\x00\x00\x00' > $d/seed-rsv
 }
 
@@ -78,8 +81,12 @@ for t in $targets; do
   seed_$t
   dict=""
   [ -f $t.dict ] && dict="-dict=$t.dict"
+  # ws inputs must be able to hold a frame with a 64-bit length (> 65535);
+  # http inputs go past the 4096-byte head limit the target uses
+  maxlen=-max_len=8192
+  [ $t = ws ] && maxlen=-max_len=70000
   echo "== ${t}_fuzz: running ${seconds}s"
-  if ! ./${t}_fuzz corpus-$t $dict -max_total_time="$seconds" -print_final_stats=1 \
+  if ! ./${t}_fuzz corpus-$t $dict $maxlen -max_total_time="$seconds" -print_final_stats=1 \
        -artifact_prefix=$art/${t}- ${FUZZ_ARGS:-} 2> $art/${t}.log; then
     echo "== ${t}_fuzz: FAILED (see test/fuzz/$art/)"
     tail -n 40 $art/${t}.log
