@@ -9,8 +9,8 @@ import { test } from 'node:test';
 
 import { health, useCluster } from './lib/cluster.mjs';
 import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
-import { Channel, Client, Realtime } from './lib/sdk.mjs';
-import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';
+import { Channel, Client, Realtime, subscribeAndWait } from './lib/sdk.mjs';
+import { waitFor, withTimeout } from './lib/wait.mjs';
 
 const RELAY = 18718;
 const realtimes = [];
@@ -34,12 +34,9 @@ test('a 1 MB row reaches a WebSocket, an SSE stream and the SDK whole, in order 
   const sse = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`);
   const rt = new Realtime(new Client().setEndpointRealtime(`ws://127.0.0.1:${RELAY}/v1`).setProject('p'));
   realtimes.push(rt);
-  const sdkEvents = new Inbox('SDK callback');
   try {
     await sse.records.take(() => true, 5000, 'the SSE stream to open');
-    await withTimeout(rt.subscribe(Channel.database('postgres').collection('docs').document(), (e) => sdkEvents.push(e)),
-      5000, 'subscribe');
-    await rt.socket.inbox.take((m) => m.type === 'response', 5000, 'the subscribe ack');
+    const { events: sdkEvents } = await subscribeAndWait(rt, Channel.database('postgres').collection('docs').document());
 
     // a small event, the large one, a small one: order is kept across the fetch
     await cluster.sql(`
@@ -107,10 +104,7 @@ test('two 1 MB rows in one transaction both reach a reading client (default max_
 
 test('one event larger than pg_realtime.max_client_output (lowered to 64kB by reload) still goes out whole', async () => {
   // the limit bounds a client's backlog, not one event
-  const reloads = (cluster.serverLog().match(/configuration reloaded/g) ?? []).length;
-  await cluster.sql("ALTER SYSTEM SET pg_realtime.max_client_output = '64kB'; SELECT pg_reload_conf();");
-  await waitFor(() => (cluster.serverLog().match(/configuration reloaded/g) ?? []).length > reloads,
-    { timeout: 5000, what: 'the worker to reload its configuration' });
+  await cluster.reload("ALTER SYSTEM SET pg_realtime.max_client_output = '64kB';");
   const ws = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`);
   try {
     await ws.take('connected');

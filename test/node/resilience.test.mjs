@@ -10,8 +10,8 @@ import { test } from 'node:test';
 
 import { health, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { OP, WsClient, curlSse, isEvent, rawWebSocket } from './lib/clients.mjs';
-import { Channel, Client, Realtime } from './lib/sdk.mjs';
-import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';
+import { Channel, Client, Realtime, subscribeAndWait } from './lib/sdk.mjs';
+import { waitFor, withTimeout } from './lib/wait.mjs';
 
 const RELAY = 18712;
 const realtimes = [];
@@ -52,10 +52,7 @@ test('after kill -9 of the worker the postmaster restarts it; the SDK reconnects
   const client = new Client().setEndpointRealtime(`ws://127.0.0.1:${RELAY}/v1`).setProject('demo');
   const rt = new Realtime(client);
   realtimes.push(rt);
-  const events = new Inbox('SDK callback');
-  await withTimeout(rt.subscribe(Channel.database('postgres').collection('orders').document(), (e) => events.push(e)),
-    5000, 'subscribe');
-  await rt.socket.inbox.take((m) => m.type === 'response', 5000, 'the subscribe ack');
+  const { events } = await subscribeAndWait(rt, Channel.database('postgres').collection('orders').document());
   const ws = await WsClient.open(WS_URL);
   await ws.take('connected');
 

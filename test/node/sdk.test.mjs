@@ -7,8 +7,8 @@ import { before, describe, test } from 'node:test';
 
 import { useCluster } from './lib/cluster.mjs';
 import { expectedChannels, expectedEvents } from './lib/clients.mjs';
-import { Channel, Client, Query, Realtime, sockets } from './lib/sdk.mjs';
-import { Inbox, withTimeout } from './lib/wait.mjs';
+import { Channel, Client, Query, Realtime, sockets, subscribeAndWait as subscribe } from './lib/sdk.mjs';
+import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';
 
 const RELAY = 18700;
 const cluster = useCluster({
@@ -36,22 +36,6 @@ function newRealtime() {
   const client = new Client().setEndpoint(`http://127.0.0.1:${RELAY}/v1`)
     .setEndpointRealtime(`ws://127.0.0.1:${RELAY}/v1`).setProject('demo');
   return new Realtime(client);
-}
-
-/*
- * Subscribe through the SDK and wait until the relay acknowledged it: the
- * SDK's promise resolves when the socket opens, before its subscribe message
- * is even sent.  Returns {sub, events} where events is an Inbox.
- */
-async function subscribe(rt, channels, queries = []) {
-  const events = new Inbox(`SDK callback for ${channels}`);
-  const sub = await withTimeout(rt.subscribe(channels, (e) => events.push(e), queries), 5000, 'Realtime.subscribe');
-  const socket = rt.socket;
-  const want = (Array.isArray(channels) ? channels : [channels]).map(String);
-  await socket.inbox.take((m) => m.type === 'response' && m.data?.to === 'subscribe' &&
-    m.data.subscriptions.some((s) => JSON.stringify(s.channels) === JSON.stringify(want)), 5000,
-  `the relay to acknowledge the subscription to ${want}`);
-  return { sub, events };
 }
 
 describe('Realtime service and Channel builders', () => {
@@ -246,10 +230,8 @@ describe('the older client.subscribe(channels, callback) API', () => {
     const unsubscribe = client.subscribe(['databases.postgres.collections.orders.documents'], (e) => events.push(e));
     try {
       // the legacy API opens its socket 50 ms later, then subscribes on "connected"
-      const socket = await withTimeout((async () => {
-        while (sockets.length === before) await new Promise((r) => setTimeout(r, 10));
-        return sockets.at(-1);
-      })(), 3000, 'the SDK to open its socket');
+      const socket = await waitFor(() => sockets.length > before && sockets.at(-1),
+        { timeout: 3000, interval: 10, what: 'the SDK to open its socket' });
       await socket.inbox.take((m) => m.type === 'response' && m.data?.to === 'subscribe', 5000, 'the subscribe ack');
       await cluster.sql(`INSERT INTO orders VALUES ('l-1', 'new', 1, NULL)`);
       const e = await events.take();
@@ -261,8 +243,7 @@ describe('the older client.subscribe(channels, callback) API', () => {
     await cluster.sql(`INSERT INTO orders VALUES ('l-2', 'new', 1, NULL)`);
     await events.none(() => true, 300, 'an event after the unsubscribe function ran');
     // with no subscriptions left the SDK closes its socket
-    await withTimeout((async () => {
-      while (sockets.at(-1).readyState !== WebSocket.CLOSED) await new Promise((r) => setTimeout(r, 10));
-    })(), 3000, 'the legacy socket to close');
+    await waitFor(() => sockets.at(-1).readyState === WebSocket.CLOSED,
+      { timeout: 3000, interval: 10, what: 'the legacy socket to close' });
   });
 });

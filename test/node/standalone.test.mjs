@@ -23,19 +23,23 @@ const cluster = useCluster({
 });
 const relays = [];
 
+/* One WebSocket on "documents" per relay port, past "connected". */
+async function connectEach(ports) {
+  return Promise.all(ports.map(async (port) => {
+    const c = await WsClient.open(`ws://127.0.0.1:${port}/v1/realtime?project=demo&channels[]=documents`);
+    await c.take('connected');
+    return c;
+  }));
+}
+
 test('two standalone relays on one database both deliver the same event', async () => {
   for (const port of PORTS) {
     const r = new StandaloneRelay({ port, conninfo: cluster.conninfo, flags: ['--project', 'demo', '--reconnect-max-delay', '500'] });
     relays.push(r);
     await r.start();
   }
-  const clients = [];
+  const clients = await connectEach(PORTS);
   try {
-    for (const port of PORTS) {
-      const c = await WsClient.open(`ws://127.0.0.1:${port}/v1/realtime?project=demo&channels[]=documents`);
-      await c.take('connected');
-      clients.push(c);
-    }
     await cluster.sql(`INSERT INTO orders VALUES (1, 'new')`);
     const [a, b] = await Promise.all(clients.map((c) => c.inbox.take(isEvent(), 5000, 'the event')));
     assert.equal(a.data.payload.id, 1);
@@ -54,13 +58,8 @@ test('two standalone relays on one database both deliver the same event', async 
 });
 
 test('the database restarting under the relays: they reconnect with backoff, clients stay connected', async () => {
-  const clients = [];
+  const clients = await connectEach(PORTS);
   try {
-    for (const port of PORTS) {
-      const c = await WsClient.open(`ws://127.0.0.1:${port}/v1/realtime?project=demo&channels[]=documents`);
-      await c.take('connected');
-      clients.push(c);
-    }
     await cluster.pgCtl(['restart', '-m', 'fast', '-w', '-t', '30', '-l', `${cluster.dir}/server.log`], { timeout: 40000 });
     for (const port of PORTS)
       await waitRelayReady(port, { timeout: 15000, since: (h) => h.database.reconnects >= 1 });

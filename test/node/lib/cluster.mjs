@@ -77,6 +77,17 @@ export class Cluster {
     return stdout.trim();
   }
 
+  /*
+   * Run SQL that changes settings (ALTER SYSTEM ...), reload, and wait until
+   * the worker logged that it applied the new configuration.
+   */
+  async reload(settingsSql) {
+    const count = () => (this.serverLog().match(/configuration reloaded/g) ?? []).length;
+    const before = count();
+    await this.sql(`${settingsSql}\nSELECT pg_reload_conf();`);
+    await waitFor(() => count() > before, { timeout: 5000, what: 'the worker to reload its configuration' });
+  }
+
   pgCtl(args, opts) {
     return asServerUser(path.join(PGBIN, 'pg_ctl'), ['-D', path.join(this.dir, 'data'), ...args], opts);
   }

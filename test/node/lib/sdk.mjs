@@ -5,7 +5,7 @@
 // --experimental-websocket.  The global WebSocket is wrapped only to record
 // what the SDK's sockets receive, so tests can wait for the relay's
 // acknowledgements (the SDK itself ignores them).
-import { Inbox } from './wait.mjs';
+import { Inbox, withTimeout } from './wait.mjs';
 
 if (typeof globalThis.WebSocket !== 'function')
   throw new Error('no global WebSocket: run node with --experimental-websocket');
@@ -48,3 +48,19 @@ class RecordingWebSocket extends NativeWebSocket {
 globalThis.WebSocket = RecordingWebSocket;
 
 export const { Client, Realtime, Channel, Query, ID } = await import('appwrite');
+
+/*
+ * Subscribe through a Realtime service and wait until the relay acknowledged
+ * it: the SDK's promise resolves when the socket opens, before its subscribe
+ * message is even sent.  Returns {sub, events}; events is an Inbox of what
+ * the callback received.
+ */
+export async function subscribeAndWait(rt, channels, queries = []) {
+  const events = new Inbox(`SDK callback for ${channels}`);
+  const sub = await withTimeout(rt.subscribe(channels, (e) => events.push(e), queries), 5000, 'Realtime.subscribe');
+  const want = JSON.stringify((Array.isArray(channels) ? channels : [channels]).map(String));
+  await rt.socket.inbox.take((m) => m.type === 'response' && m.data?.to === 'subscribe' &&
+    m.data.subscriptions.some((s) => JSON.stringify(s.channels) === want), 5000,
+  `the relay to acknowledge the subscription to ${want}`);
+  return { sub, events };
+}
