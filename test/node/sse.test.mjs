@@ -12,10 +12,13 @@ import { RawSocket, WsClient, curlSse, isEvent, parseHttpResponse, rawHttp } fro
 const RELAY = 18710;
 const cluster = useCluster({
   name: 'sse', port: 55450, relayPort: RELAY,
-  conf: ['pg_realtime.sse_keepalive = 300ms', "pg_realtime.allowed_origins = 'http://app.example'"],
+  conf: ['pg_realtime.sse_keepalive = 300ms', "pg_realtime.allowed_origins = 'http://app.example'",
+    'pg_realtime.replay_events = 4'],
   setup: (c) => c.sql(`
     CREATE TABLE orders (id int PRIMARY KEY, status text);
-    SELECT realtime.track('public.orders', read => ARRAY['any']);`),
+    SELECT realtime.track('public.orders', read => ARRAY['any']);
+    CREATE TABLE members_only (id int PRIMARY KEY);
+    SELECT realtime.track('public.members_only', read => ARRAY['users']);`),
 });
 
 const BASE = `http://127.0.0.1:${RELAY}/v1/realtime`;
@@ -122,6 +125,43 @@ test('Last-Event-ID resumes: the events after that id are replayed, then live on
   assert.equal(live.json.data.payload.id, 13);
   await resumed.records.none((r) => r.data !== undefined, 200, 'a duplicate event');
   resumed.kill();
+});
+
+test('a replay sends only what the stream may see: its channels, and guest-readable events', async () => {
+  const all = await opened(sse(`${BASE}?channels[]=documents`));
+  await cluster.sql(`INSERT INTO orders VALUES (20, 'a'); INSERT INTO members_only VALUES (1);
+    INSERT INTO orders VALUES (21, 'b');`);
+  const first = await all.event();
+  await all.event((j) => j.data.payload.id === 21);
+  all.kill();
+  assert.equal(first.json.data.payload.id, 20);
+
+  const one = await opened(sse(`${BASE}?channels[]=databases.postgres.collections.orders.documents.21`,
+    { headers: [`Last-Event-ID: ${Number(first.id) - 1}`] }));
+  const r = await one.event();
+  assert.equal(r.json.data.payload.id, 21, 'not 20 (another document), not the members-only row');
+  await one.records.none((x) => x.data !== undefined, 200, 'an event the stream may not see');
+  one.kill();
+});
+
+test('only the last pg_realtime.replay_events (4) events can be replayed; a bad Last-Event-ID replays nothing', async () => {
+  const s = await opened(sse(`${BASE}?channels[]=documents`));
+  await cluster.sql(Array.from({ length: 6 }, (_, i) => `INSERT INTO orders VALUES (${30 + i}, 'r');`).join('\n'));
+  const seen = [];
+  for (let i = 0; i < 6; i++) seen.push(await s.event());
+  s.kill();
+  const resumed = await opened(sse(`${BASE}?channels[]=documents`, { headers: [`Last-Event-ID: ${seen[0].id}`] }));
+  const ids = [];
+  for (let i = 0; i < 4; i++) ids.push((await resumed.event()).json.data.payload.id);
+  assert.deepEqual(ids, [32, 33, 34, 35], 'the 4 kept events; 31 was pushed out');
+  await resumed.records.none((x) => x.data !== undefined, 200, 'a fifth replayed event');
+  resumed.kill();
+
+  for (const bad of ['abc', '-1', '99999999999999999999999', '']) {
+    const b = await opened(sse(`${BASE}?channels[]=documents`, { headers: [`Last-Event-ID: ${bad}`] }));
+    await b.records.none((x) => x.data !== undefined, 150, `a replay for Last-Event-ID "${bad}"`);
+    b.kill();
+  }
 });
 
 test('a stream without channels gets 400; an Origin not allowed gets 403', async () => {
