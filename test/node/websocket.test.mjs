@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { rawHttp } from './lib/clients.mjs';
+import { OP, RawSocket, WsClient, closeCode, expectedChannels, isEvent, rawHttp, rawWebSocket, wsFrame } from './lib/clients.mjs';
 import { useCluster } from './lib/cluster.mjs';
-import { OP, RawSocket, WsClient, closeCode, expectedChannels, isEvent, rawWebSocket, wsFrame } from './lib/clients.mjs';
+import { sleep } from './lib/wait.mjs';
 
 const RELAY = 18703;
 const cluster = useCluster({
@@ -416,8 +416,43 @@ describe('protocol errors in frames sent by hand (close 1002)', () => {
     assert.equal(await closeCodeAfter(wsFrame(OP.CLOSE, Buffer.from([3]))), 1002);
     assert.equal(await closeCodeAfter(wsFrame(OP.CLOSE, Buffer.from([0x03, 0xed]))), 1002);
   });
+  test('a frame header announcing 2^40 bytes is refused with 1009 at once', async () => {
+    const head = Buffer.from([0x81, 0x80 | 127, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
+    assert.equal(await closeCodeAfter(head), 1009);
+  });
+
   test('a close frame without a code is answered with 1000', async () => {
     assert.equal(await closeCodeAfter(wsFrame(OP.CLOSE, '')), 1000);
+  });
+
+  test('a request and a frame trickled in one byte at a time are understood', async () => {
+    const r = await RawSocket.connect(RELAY);
+    try {
+      const bytes = Buffer.concat([Buffer.from('GET /v1/realtime?project=demo HTTP/1.1\r\nHost: x\r\n' +
+        'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+        'Sec-WebSocket-Version: 13\r\n\r\n'), wsFrame(OP.TEXT, '{"type":"ping"}')]);
+      r.sock.setNoDelay(true);
+      for (const b of bytes) {
+        r.write(Buffer.from([b]));
+        await sleep(1);
+      }
+      await r.until((b) => b.includes('{"type":"pong"}'), 3000, 'the pong');
+    } finally {
+      r.destroy();
+    }
+  });
+
+  test('10,000 pipelined pings in one write get 10,000 pongs, in order', async () => {
+    const r = await rawWebSocket(RELAY, '/v1/realtime?project=demo');
+    try {
+      await r.frame((f) => f.opcode === OP.TEXT, 3000, 'connected');
+      r.write(Buffer.concat(Array.from({ length: 10000 }, () => wsFrame(OP.TEXT, '{"type":"ping"}'))));
+      await r.until(() => r.frames().length >= 10001, 10000, '10,000 pongs');
+      const texts = r.frames().slice(1).map((f) => f.payload.toString());
+      assert.ok(texts.every((t) => t === '{"type":"pong"}'));
+    } finally {
+      r.destroy();
+    }
   });
 
   test('frames sent in the same packet as the upgrade request are handled', async () => {
