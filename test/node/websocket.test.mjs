@@ -361,6 +361,49 @@ describe('delivery to guests (PROTOCOL.md 6)', () => {
     }
   });
 
+  test('only committed changes are sent: rolled-back transactions and savepoints send nothing', async () => {
+    const c = await connect(`${URL}&channels[]=documents`);
+    try {
+      await cluster.sql(`
+        BEGIN; INSERT INTO orders VALUES ('rb-1', 'gone'); ROLLBACK;
+        BEGIN; INSERT INTO orders VALUES ('rb-2', 'kept');
+          SAVEPOINT s; INSERT INTO orders VALUES ('rb-3', 'gone'); ROLLBACK TO SAVEPOINT s;
+        COMMIT;`);
+      const e = await c.inbox.take(isEvent());
+      assert.equal(e.data.payload.$id, 'rb-2');
+      await c.inbox.none(isEvent(), 200, 'an event of a rolled-back change');
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('two identical changes in one transaction are two events (NOTIFY would fold them)', async () => {
+    const c = await connect(`${URL}&channels[]=documents.update`);
+    try {
+      await cluster.sql(`INSERT INTO orders VALUES ('dup', 'a');
+        BEGIN; UPDATE orders SET status = 'b' WHERE id = 'dup'; UPDATE orders SET status = 'b' WHERE id = 'dup'; COMMIT;`);
+      const a = await c.inbox.take(isEvent());
+      const b = await c.inbox.take(isEvent());
+      assert.deepEqual([a.data.payload.status, b.data.payload.status], ['b', 'b']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('four concurrent writers: every committed row arrives exactly once', async () => {
+    const c = await connect(`${URL}&channels[]=documents`);
+    try {
+      await Promise.all([0, 1, 2, 3].map((w) => cluster.sql(Array.from({ length: 100 },
+        (_, i) => `INSERT INTO orders VALUES ('cw-${w}-${i}', 'w');`).join('\n'))));
+      const ids = new Set();
+      for (let i = 0; i < 400; i++) ids.add((await c.inbox.take(isEvent(), 5000, `event ${i + 1} of 400`)).data.payload.$id);
+      assert.equal(ids.size, 400);
+      await c.inbox.none(isEvent(), 200, 'a duplicate');
+    } finally {
+      await c.close();
+    }
+  });
+
   test('a subscription beyond pg_realtime.max_subscriptions (100) gets error 1013, the others stay', async () => {
     const c = await connect();
     try {
