@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import { health, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { OP, WsClient, curlSse, isEvent, rawWebSocket } from './lib/clients.mjs';
@@ -27,16 +27,30 @@ const cluster = useCluster({
 });
 const WS_URL = `ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`;
 
+function postmasterPid(c) {
+  return fs.readFileSync(path.join(c.dir, 'data/postmaster.pid'), 'utf8').split('\n')[0];
+}
+
+/* True while a process exists. */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /*
  * The worker's pid.  A worker without a database connection has no row in
  * pg_stat_activity on PostgreSQL 15, so fall back to the postmaster's child
  * whose title is "postgres: pg_realtime relay".
  */
-async function workerPid() {
-  const fromSql = await cluster.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_realtime relay'");
+async function workerPid(c = cluster) {
+  const fromSql = await c.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_realtime relay'");
   if (fromSql)
     return Number(fromSql);
-  const postmaster = fs.readFileSync(path.join(cluster.dir, 'data/postmaster.pid'), 'utf8').split('\n')[0];
+  const postmaster = postmasterPid(c);
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -125,4 +139,20 @@ test('pg_ctl stop -m fast: WebSockets get close 1001 and SSE streams end, even w
     sse.kill();
     stalled.destroy();
   }
+});
+
+describe('postmaster death', () => {
+  const RELAY2 = 18713;
+  const doomed = useCluster({ name: 'doomed', port: 55453, relayPort: RELAY2 });
+
+  test('the worker exits at once when the postmaster is killed, dropping its clients', async () => {
+    const ws = await WsClient.open(`ws://127.0.0.1:${RELAY2}/v1/realtime?project=p&channels[]=documents`);
+    await ws.take('connected');
+    const pid = await workerPid(doomed);
+    assert.ok(pid > 0);
+    process.kill(Number(postmasterPid(doomed)), 'SIGKILL');
+    await ws.waitClosed(5000, 'the worker to drop its clients');
+    await waitFor(() => !alive(pid), { timeout: 5000, what: `worker ${pid} to exit` });
+    await assert.rejects(health(RELAY2, { timeout: 1000 }), 'nothing listens on the relay port any more');
+  });
 });
