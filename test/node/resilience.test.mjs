@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { health, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { OP, WsClient, curlSse, isEvent, rawWebSocket } from './lib/clients.mjs';
 import { Channel, Client, Realtime, subscribeAndWait } from './lib/sdk.mjs';
-import { waitFor, withTimeout } from './lib/wait.mjs';
+import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 
 const RELAY = 18712;
 const realtimes = [];
@@ -113,6 +113,27 @@ test('the LISTEN connection killed with pg_terminate_backend is re-established; 
   assert.equal(e.data.payload.id, 2);
   assert.equal(ws.ws.readyState, ws.ws.OPEN, 'the client never noticed');
   await ws.close();
+});
+
+test('an idle worker with clients connected uses no CPU (no polling)', async () => {
+  const ws = await WsClient.open(WS_URL);
+  await ws.take('connected');
+  const sse = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`);
+  try {
+    await sse.records.take(() => true, 5000, 'the SSE stream to open');
+    const pid = await workerPid();
+    const ticks = () => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(f[11]) + Number(f[12]); // utime + stime
+    };
+    const before = ticks();
+    await sleep(1500);
+    assert.ok(ticks() - before <= 1, `the worker used ${ticks() - before} clock ticks in 1.5 s of quiet`);
+  } finally {
+    sse.kill();
+    await ws.close();
+  }
 });
 
 test('pg_ctl stop -m fast: WebSockets get close 1001 and SSE streams end, even with a stalled client', async () => {
