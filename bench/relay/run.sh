@@ -28,7 +28,9 @@ PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}       # the row's text column
 SUBS=${SUBS:-1000}                        # subscribers, phases 1-2
 LAT_RATE=${LAT_RATE:-100}                 # events/s, phase 1
 LAT_SECS=${LAT_SECS:-20}
-STEP_RATES=${STEP_RATES:-"10 20 50 100 200 300 500 700 1000 1500 2000 3000 5000"}
+LAT_SWEEP=${LAT_SWEEP:-"1 100"}           # also measure latency with these subscriber counts
+LAT_SWEEP_SECS=${LAT_SWEEP_SECS:-10}
+STEP_RATES=${STEP_RATES:-"10 20 30 40 50 70 100 120 150 200 300 500 700 1000 1500 2000 3000 5000"}
 STEP_SECS=${STEP_SECS:-6}
 STEP_P99_MS=${STEP_P99_MS:-50}
 FAN_SUBS=${FAN_SUBS:-10000}
@@ -40,11 +42,11 @@ RELAY_CPU=${RELAY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PERF=${PERF:-0}                           # 1: perf record the relays' fan-out
 if [ "${QUICK:-0}" = 1 ]; then
-  LAT_SECS=${LAT_SECS_QUICK:-5} STEP_SECS=3 STEP_RATES="20 100 300 1000 3000"
+  LAT_SECS=${LAT_SECS_QUICK:-5} STEP_SECS=3 STEP_RATES="20 100 300 1000 3000" LAT_SWEEP_SECS=3
   FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30
 fi
 command_line="$0 $*"
-env_line=$(env | grep -E '^(RELAYS|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
+env_line=$(env | grep -E '^(RELAYS|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
 
 ncpu=$(nproc)
 if [ "$PIN" = auto ]; then
@@ -246,11 +248,27 @@ started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 # --- one relay --------------------------------------------------------------
 declare -A R     # R[relay.metric]
 steps_md=""
+sweep_md=""
 
 bench_relay() {
   local name=$1 line w ok rate written expected delivered p99 best=0 best_del=0 why="" drained
   log "== $name"
   start_relay "$name"
+
+  # 0. latency with fewer subscribers: the floor, and how it grows
+  local n
+  for n in $LAT_SWEEP; do
+    start_load "$PORT" "$n" "$name-$n"
+    write_events "$LAT_RATE" 1 >/dev/null   # warm-up
+    drain "$LAT_RATE" 10 || true
+    window >/dev/null
+    w=$(write_events "$LAT_RATE" "$LAT_SWEEP_SECS")
+    drain $(( $(kv "$w" n) * n )) "$DRAIN_MAX" || true
+    line=$(window)
+    log "  $n subscribers, $LAT_RATE ev/s: p50 $(kv "$line" p50_ms) ms, p99 $(kv "$line" p99_ms) ms"
+    sweep_md+="| $name | $n | $(kv "$line" p50_ms) | $(kv "$line" p99_ms) | $(kv "$line" max_ms) | $(kv "$line" first_p50_ms) / $(kv "$line" first_p99_ms) | $(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms) | $(kv "$line" events) / $(( $(kv "$w" n) * n )) |"$'\n'
+    stop_pid "$WL_PID"
+  done
 
   # 1. latency at a steady rate
   log "  latency: $SUBS subscribers, $LAT_RATE events/s for ${LAT_SECS}s"
@@ -284,6 +302,7 @@ bench_relay() {
   R[$name.lat_p50]=$(kv "$line" p50_ms)
   R[$name.lat_first]="$(kv "$line" first_p50_ms) / $(kv "$line" first_p99_ms)"
   R[$name.lat_spread]="$(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms)"
+  sweep_md+="| $name | $SUBS | $(kv "$line" p50_ms) | $(kv "$line" p99_ms) | $(kv "$line" max_ms) | ${R[$name.lat_first]} | ${R[$name.lat_spread]} | $(kv "$line" events) / $(( $(kv "$w" n) * SUBS )) |"$'\n'
   R[$name.lat_p99]=$(kv "$line" p99_ms)
   R[$name.lat_max]=$(kv "$line" max_ms)
   R[$name.lat_frame]=$(awk -v b="$(kv "$line" bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }')
@@ -413,7 +432,7 @@ pin_text="no pinning"
   echo "- date: $started; $(uname -sr); nproc $ncpu; load average $load_start at start, $load_end at end"
   echo "- $pin_text"
   echo "- machine CPU busy before the benchmark started its processes: ${busy_start}% of $ncpu CPUs (${others_start:-nothing else above 5%}); after: ${busy_end}%"
-  echo "- pg_realtime_relay: \`$RELAY_BIN\`; Node $(node --version 2>/dev/null || echo n/a) with pg $(cd "$here/node-baseline" && node -p 'require("pg/package.json").version' 2>/dev/null || echo n/a), ws $(cd "$here/node-baseline" && node -p 'require("ws/package.json").version' 2>/dev/null || echo n/a)"
+  echo "- pg_realtime_relay: \`$RELAY_BIN\` (built $(date -u -r "$RELAY_BIN" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?'); repository at $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')); Node $(node --version 2>/dev/null || echo n/a) with pg $(cd "$here/node-baseline" && node -p 'require("pg/package.json").version' 2>/dev/null || echo n/a), ws $(cd "$here/node-baseline" && node -p 'require("ws/package.json").version' 2>/dev/null || echo n/a)"
   echo "- the load client shares the machine with the relay (see README.md: method)"
   echo
   echo "| metric | pg_realtime | Node baseline | pg_realtime / Node | target |"
@@ -442,6 +461,12 @@ pin_text="no pinning"
   row "idle RSS per connection at $FAN_SUBS (KB)" rss_per_conn "< 8 KB: $(verdict "$rss" '<' 8)"
   row "… relay RSS with them open (kB)" rss1
   row "… connections open / asked" fan_subs_ok
+  echo
+  echo "Latency by subscriber count at $LAT_RATE events/s (first = first subscriber's latency; spread = last − first subscriber, per event):"
+  echo
+  echo "| relay | subscribers | p50 ms | p99 ms | max ms | first p50 / p99 ms | spread p50 / p99 ms | delivered / expected |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s' "$sweep_md"
   echo
   echo "Rate steps ($SUBS subscribers, ${STEP_SECS} s each; pass = p99 ≤ ${STEP_P99_MS} ms, ≥ 99 % delivered, no cut-offs):"
   echo
