@@ -579,8 +579,10 @@ client_fail_ws(Client *c, uint16_t code, const char *why)
 	buf_reset(&c->in);
 }
 
+/* A whole message; validated says its UTF-8 was checked fragment by fragment. */
 static void
-client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t len)
+client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t len,
+					  bool validated)
 {
 	if (opcode == WS_OP_BINARY)
 	{
@@ -591,7 +593,7 @@ client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t 
 		buf_free(&err);
 		return;
 	}
-	if (!utf8_valid(p, len))
+	if (!validated && !utf8_valid(p, len))
 	{
 		client_fail_ws(c, WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
 		return;
@@ -674,23 +676,40 @@ client_process_ws(Client *c)
 		}
 		if (f.fin && f.opcode != WS_OP_CONT)
 		{
-			client_handle_message(c, f.opcode, f.payload, (size_t) f.payload_len);
+			client_handle_message(c, f.opcode, f.payload, (size_t) f.payload_len, false);
 			continue;
 		}
 		if (f.opcode != WS_OP_CONT)
+		{
 			c->msg_opcode = f.opcode;
+			c->msg_utf8 = UTF8_ACCEPT;
+		}
 		if (c->msg.len + f.payload_len > max)
 		{
 			client_fail_ws(c, WS_CLOSE_TOO_BIG, "message larger than the limit");
+			return;
+		}
+		/* fail fast: bad text is refused at the fragment that breaks it */
+		if (c->msg_opcode == WS_OP_TEXT &&
+			(c->msg_utf8 = utf8_validate_step(c->msg_utf8, f.payload, (size_t) f.payload_len))
+			== UTF8_REJECT)
+		{
+			client_fail_ws(c, WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
 			return;
 		}
 		buf_append(&c->msg, f.payload, (size_t) f.payload_len);
 		if (f.fin)
 		{
 			uint8_t		op = c->msg_opcode;
+			bool		complete = (op != WS_OP_TEXT || c->msg_utf8 == UTF8_ACCEPT);
 
 			c->msg_opcode = 0;
-			client_handle_message(c, op, (unsigned char *) c->msg.data, c->msg.len);
+			if (!complete)
+			{
+				client_fail_ws(c, WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
+				return;
+			}
+			client_handle_message(c, op, (unsigned char *) c->msg.data, c->msg.len, true);
 			buf_free(&c->msg);
 		}
 	}

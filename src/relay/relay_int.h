@@ -115,6 +115,7 @@ typedef struct Client
 	Buf			in;				/* unparsed input; freed when empty */
 	Buf			msg;			/* fragmented message being assembled */
 	uint8_t		msg_opcode;		/* WS_OP_TEXT/BINARY while assembling */
+	uint32_t	msg_utf8;		/* UTF-8 validator state of a text message */
 	OutChunk   *out_head;
 	OutChunk   *out_tail;
 	size_t		out_bytes;		/* unsent bytes queued, shared bodies included */
