@@ -493,30 +493,29 @@ relay_health_json(Relay *relay, Buf *out)
 
 /* -------------------------------------------------------------- signals */
 
-void
-relay_signal_shutdown(Relay *relay)
+/* Async-signal-safe: one byte into the self-pipe wakes the loop. */
+static void
+relay_signal(Relay *relay, char what)
 {
-	char		b = RELAY_SIG_SHUTDOWN;
 	int			save = errno;
 	ssize_t		ignored;
 
 	if (relay)
-		ignored = write(relay->signal_pipe[1], &b, 1);
+		ignored = write(relay->signal_pipe[1], &what, 1);
 	(void) ignored;
 	errno = save;
 }
 
 void
+relay_signal_shutdown(Relay *relay)
+{
+	relay_signal(relay, RELAY_SIG_SHUTDOWN);
+}
+
+void
 relay_signal_reload(Relay *relay)
 {
-	char		b = RELAY_SIG_RELOAD;
-	int			save = errno;
-	ssize_t		ignored;
-
-	if (relay)
-		ignored = write(relay->signal_pipe[1], &b, 1);
-	(void) ignored;
-	errno = save;
+	relay_signal(relay, RELAY_SIG_RELOAD);
 }
 
 static void
