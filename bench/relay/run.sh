@@ -186,7 +186,7 @@ write_events() {
 start_relay() {
   case $1 in
   pg_realtime)
-    "${relay_pin[@]}" "$RELAY_BIN" --port "$RELAY_PORT" --listen-addresses 127.0.0.1 \
+    "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$RELAY_PORT" --listen-addresses 127.0.0.1 \
       --max-connections $((FAN_SUBS + 1000)) "$conninfo" >"$OUT/$1.log" 2>&1 &
     RELAY_PID=$! PORT=$RELAY_PORT
     ;;
@@ -210,8 +210,13 @@ if [[ " $RELAYS " == *" node "* ]] && [ ! -d "$here/node-baseline/node_modules" 
   log "installing the Node baseline's packages (npm ci)"
   (cd "$here/node-baseline" && npm ci --no-audit --no-fund >/dev/null 2>&1)
 fi
-[[ " $RELAYS " != *" pg_realtime "* ]] || [ -x "$RELAY_BIN" ] ||
-  { echo "no relay at $RELAY_BIN: run make install in the repository" >&2; exit 1; }
+if [[ " $RELAYS " == *" pg_realtime "* ]]; then
+  [ -x "$RELAY_BIN" ] || { echo "no relay at $RELAY_BIN: run make install in the repository" >&2; exit 1; }
+  # a copy, so a make install during the run cannot swap the relay between phases
+  relay_built=$(date -u -r "$RELAY_BIN" '+%Y-%m-%d %H:%M UTC')
+  relay_sum=$(sha256sum "$RELAY_BIN" | cut -c1-12)
+  cp "$RELAY_BIN" "$OUT/pg_realtime_relay"
+fi
 
 log "starting a throwaway cluster on port $PG_PORT"
 "$root/test/cluster.sh" stop "$cluster" >/dev/null 2>&1 || true
@@ -432,7 +437,7 @@ pin_text="no pinning"
   echo "- date: $started; $(uname -sr); nproc $ncpu; load average $load_start at start, $load_end at end"
   echo "- $pin_text"
   echo "- machine CPU busy before the benchmark started its processes: ${busy_start}% of $ncpu CPUs (${others_start:-nothing else above 5%}); after: ${busy_end}%"
-  echo "- pg_realtime_relay: \`$RELAY_BIN\` (built $(date -u -r "$RELAY_BIN" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?'); repository at $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')); Node $(node --version 2>/dev/null || echo n/a) with pg $(cd "$here/node-baseline" && node -p 'require("pg/package.json").version' 2>/dev/null || echo n/a), ws $(cd "$here/node-baseline" && node -p 'require("ws/package.json").version' 2>/dev/null || echo n/a)"
+  echo "- pg_realtime_relay: \`$RELAY_BIN\` (built ${relay_built:-?}, sha256 ${relay_sum:-?}; repository at $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')); Node $(node --version 2>/dev/null || echo n/a) with pg $(cd "$here/node-baseline" && node -p 'require("pg/package.json").version' 2>/dev/null || echo n/a), ws $(cd "$here/node-baseline" && node -p 'require("ws/package.json").version' 2>/dev/null || echo n/a)"
   echo "- the load client shares the machine with the relay (see README.md: method)"
   echo
   echo "| metric | pg_realtime | Node baseline | pg_realtime / Node | target |"
