@@ -37,6 +37,48 @@ function asServerUser(file, args, opts) {
   return AS_ROOT ? run('runuser', ['-u', 'postgres', '--', file, ...args], opts) : run(file, args, opts);
 }
 
+/*
+ * Clusters and relays this process started and has not stopped yet.  If the
+ * process is interrupted (Ctrl-C, a CI timeout) its after hooks never run,
+ * so the signal handlers below stop them synchronously; a cluster left over
+ * from a killed run anyway is reaped by the next start of the same name.
+ */
+const live = new Set();
+
+function stopAllNow() {
+  for (const thing of live) {
+    try {
+      if (thing instanceof Cluster)
+        execFileSync(path.join(ROOT, 'test/cluster.sh'), ['stop', thing.dir],
+          { env: { ...process.env, PG_CONFIG }, stdio: 'ignore', timeout: 30000 });
+      else
+        thing.child?.kill('SIGKILL');
+    } catch { /* best effort */ }
+  }
+  live.clear();
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    stopAllNow();
+    process.exit(128 + os.constants.signals[sig]);
+  });
+}
+
+/* Stop (and remove) clusters of this name that a killed run left behind. */
+function reapStale(name) {
+  const prefix = `pg_realtime_e2e_${name}_`;
+  for (const d of fs.readdirSync(os.tmpdir()).filter((x) => x.startsWith(prefix))) {
+    const dir = path.join(os.tmpdir(), d);
+    try {
+      execFileSync(path.join(ROOT, 'test/cluster.sh'), ['stop', dir],
+        { env: { ...process.env, PG_CONFIG }, stdio: 'ignore', timeout: 60000 });
+    } catch { /* not running */ }
+    if (!process.env.KEEP_CLUSTERS)
+      fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export class Cluster {
   /**
    * name: short label for the data directory; port: PostgreSQL port;
@@ -50,8 +92,10 @@ export class Cluster {
   }
 
   async start() {
+    reapStale(this.name);
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `pg_realtime_e2e_${this.name}_`));
     fs.chmodSync(this.dir, 0o755);
+    live.add(this);
     const conf = [...this.conf];
     if (this.relayPort != null)
       conf.unshift("shared_preload_libraries = 'pg_realtime'", `pg_realtime.port = ${this.relayPort}`,
@@ -114,6 +158,7 @@ export class Cluster {
       } catch { /* already gone */ }
       console.error(`stopping cluster ${this.dir}: ${e.message}`);
     }
+    live.delete(this);
     if (process.env.KEEP_CLUSTERS)
       console.error(`kept cluster directory ${this.dir}`);
     else
@@ -196,7 +241,11 @@ export class StandaloneRelay {
       ...[this.conninfo].flat()], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (d) => { this.log += d; });
     this.child.stderr.on('data', (d) => { this.log += d; });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    live.add(this);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => {
+      live.delete(this);
+      resolve({ code, signal });
+    }));
     try {
       await Promise.race([
         waitRelayReady(this.port),
