@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { health, useCluster, waitRelayReady } from './lib/cluster.mjs';
+import { PGBIN, health, run, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { OP, WsClient, curlSse, isEvent, rawWebSocket } from './lib/clients.mjs';
 import { Channel, Client, Realtime, subscribeAndWait } from './lib/sdk.mjs';
 import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
@@ -113,6 +113,51 @@ test('the LISTEN connection killed with pg_terminate_backend is re-established; 
   assert.equal(e.data.payload.id, 2);
   assert.equal(ws.ws.readyState, ws.ws.OPEN, 'the client never noticed');
   await ws.close();
+});
+
+test('malformed notifications on the channel are counted and skipped; delivery goes on', async () => {
+  const ws = await WsClient.open(WS_URL);
+  try {
+    await ws.take('connected');
+    const before = (await health(RELAY)).events.invalid;
+    await cluster.sql(`
+      SELECT pg_notify('pg_realtime', 'not json');
+      SELECT pg_notify('pg_realtime', '{"v":99}');
+      SELECT pg_notify('pg_realtime', '{"v":1,"large":424242,"bytes":10,"seq":1}');
+      INSERT INTO orders VALUES (3, 'after garbage');`);
+    assert.equal((await ws.inbox.take(isEvent())).data.payload.id, 3);
+    const h = await waitFor(async () => {
+      const x = await health(RELAY);
+      return x.events.invalid >= before + 2 ? x : null;
+    }, { what: 'the invalid notifications to be counted' });
+    assert.equal(h.status, 'ok');
+  } finally {
+    await ws.close();
+  }
+});
+
+test('an event forged with pg_notify() by an unprivileged role is not delivered', {
+  todo: 'any role that can connect can pg_notify(\'pg_realtime\', ...) a made-up event (any payload, ' +
+    'read roles of its choosing) and every subscriber gets it: the listener trusts every notification',
+}, async () => {
+  const ws = await WsClient.open(WS_URL);
+  try {
+    await ws.take('connected');
+    await cluster.sql('CREATE ROLE mallory LOGIN');
+    const forged = JSON.stringify({
+      v: 1, event: 'databases.postgres.collections.orders.documents.666.create', action: 'create',
+      databaseId: 'postgres', collectionId: 'orders', documentId: '666', read: ['any'],
+      payload: { $id: '666', $collectionId: 'orders', $databaseId: 'postgres', $createdAt: null, $updatedAt: null,
+        $permissions: [], id: 666, status: 'forged' }, seq: 1,
+    });
+    await run(path.join(PGBIN, 'psql'), ['-X', '-q', '-h', cluster.dir, '-p', String(cluster.port), '-U', 'mallory',
+      '-d', 'postgres', '-c', `SELECT pg_notify('pg_realtime', '${forged}')`]);
+    await cluster.sql(`INSERT INTO orders VALUES (4, 'real')`);
+    const first = await ws.inbox.take(isEvent());
+    assert.equal(first.data.payload.id, 4, `got ${JSON.stringify(first.data.payload)}`);
+  } finally {
+    await ws.close();
+  }
 });
 
 test('an idle worker with clients connected uses no CPU (no polling)', async () => {
