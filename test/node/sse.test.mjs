@@ -80,6 +80,13 @@ test('each event is an id: + data: record whose data is the WebSocket event mess
   }
 });
 
+test('plain `curl -N URL` (no Accept header), as in the README, gets the stream too', async () => {
+  const s = await opened(sse(`${BASE}?channels[]=documents`, { accept: false }));
+  await cluster.sql(`INSERT INTO orders VALUES (2, 'plain')`);
+  assert.equal((await s.event()).json.data.payload.id, 2);
+  s.kill();
+});
+
 test('channels in every spelling: channels[]=, channels[0]=, channels%5B%5D=', async () => {
   const urls = [`${BASE}?channels[0]=documents.delete`, `${BASE}?channels%5B%5D=rows.delete`,
     `${BASE}?channels[]=tablesdb.postgres.tables.orders.rows.1.delete`];

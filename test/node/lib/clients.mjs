@@ -257,11 +257,13 @@ export function closeCode(frame) {
 /* ------------------------------------------------------------ SSE (curl) */
 
 /*
- * curl -N -g reading an SSE stream.  .records is an Inbox of parsed records
- * ({id, data, comment, retry}); .exited resolves curl's exit code.
+ * curl -N -g reading an SSE stream (with Accept: text/event-stream unless
+ * accept is false).  .records is an Inbox of parsed records ({id, data,
+ * comment, retry}); .exited resolves curl's exit code.
  */
-export function curlSse(url, { headers = [], maxTime = 60 } = {}) {
-  const args = [...(process.env.DEBUG_CURL ? ['-v'] : []), '-N', '-g', '-s', '-S', '--max-time', String(maxTime), '-H', 'Accept: text/event-stream'];
+export function curlSse(url, { headers = [], maxTime = 60, accept = true } = {}) {
+  const args = [...(process.env.DEBUG_CURL ? ['-v'] : []), '-N', '-g', '-s', '-S', '--max-time', String(maxTime)];
+  if (accept) args.push('-H', 'Accept: text/event-stream');
   for (const h of headers) args.push('-H', h);
   args.push(url);
   const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
