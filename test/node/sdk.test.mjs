@@ -125,6 +125,19 @@ describe('Realtime service and Channel builders', () => {
   });
 });
 
+describe('the README example', () => {
+  test('setEndpoint(http://…/v1) alone is enough: the SDK derives ws://…/v1/realtime', async () => {
+    const client = new Client().setEndpoint(`http://127.0.0.1:${RELAY}/v1`).setProject('demo');
+    const rt = new Realtime(client);
+    realtimes.push(rt);
+    const { events } = await subscribe(rt, Channel.database('postgres').collection('orders').document());
+    assert.equal(rt.socket.url_, `ws://127.0.0.1:${RELAY}/v1/realtime?project=demo`);
+    await cluster.sql(`INSERT INTO orders VALUES ('readme', 'new', 1, NULL)`);
+    assert.equal((await events.take()).payload.$id, 'readme');
+    await rt.disconnect();
+  });
+});
+
 describe('queries', () => {
   let rt;
   before(() => { rt = newRealtime(); realtimes.push(rt); });
