@@ -279,6 +279,27 @@ describe('RFC 6455 framing', () => {
     }
   });
 
+  test('a character split between two fragments is valid UTF-8', async () => {
+    const c = await connect();
+    try {
+      const msg = Buffer.from(JSON.stringify({ type: 'subscribe', data: [{ subscriptionId: 'emoji', channels: ['documents\u{1F30D}é'] }] }));
+      const cut = msg.indexOf(Buffer.from('\u{1F30D}')) + 2; // inside the 4-byte sequence
+      c.ws.send(msg.subarray(0, cut), { fin: false, binary: false });
+      c.ws.send(msg.subarray(cut, cut + 3), { fin: false });
+      c.ws.send(msg.subarray(cut + 3), { fin: true });
+      const ack = await c.take('response');
+      assert.deepEqual(ack.data.subscriptions[0].channels, ['documents\u{1F30D}é']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('invalid UTF-8 in the first fragment closes with 1007 before the message ends', async () => {
+    const c = await connect();
+    c.ws.send(Buffer.from([0x7b, 0xff]), { fin: false, binary: false });
+    assert.equal((await c.waitClosed()).code, 1007);
+  });
+
   test('a WebSocket ping frame gets a pong with the same payload', async () => {
     const c = await connect();
     c.ws.ping('are you there?');
