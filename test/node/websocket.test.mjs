@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 
 import { OP, RawSocket, WsClient, closeCode, expectedChannels, isEvent, rawHttp, rawWebSocket, wsFrame } from './lib/clients.mjs';
 import { useCluster } from './lib/cluster.mjs';
-import { sleep } from './lib/wait.mjs';
+import { Client, Realtime, sockets } from './lib/sdk.mjs';
+import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 
 const RELAY = 18703;
 const cluster = useCluster({
@@ -250,6 +251,21 @@ describe('project and origin policy (error 1008, then close 1008)', () => {
     const c = await WsClient.open(URL, { headers: { Origin: 'http://evil.example' } });
     assert.equal((await c.take('error')).data.code, 1008);
     assert.equal((await c.waitClosed()).code, 1008);
+  });
+
+  test('the SDK, refused with 1008, does not reconnect', async () => {
+    const rt = new Realtime(new Client().setEndpointRealtime(`ws://127.0.0.1:${RELAY}/v1`).setProject('wrong'));
+    const errors = [];
+    rt.onError((e, code) => errors.push(code));
+    const before = sockets.length;
+    await withTimeout(rt.subscribe('documents', () => {}), 5000, 'the SDK socket to open');
+    const socket = sockets.at(-1);
+    await waitFor(() => socket.closeEvent, { timeout: 3000, what: 'the refusal' });
+    assert.equal(socket.closeEvent.code, 1008);
+    assert.deepEqual(errors, [1008]);
+    await sleep(1500); // the SDK would retry after 1 s
+    assert.equal(sockets.length, before + 1, 'no second socket');
+    await rt.disconnect();
   });
 
   test('an allowed Origin and no Origin at all (native clients) are accepted', async () => {
