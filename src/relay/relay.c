@@ -189,6 +189,43 @@ relay_format_peer(const struct sockaddr_storage *ss, char *out, size_t outsz)
 	snprintf(out, outsz, "%s:%d", host, port);
 }
 
+/* Answer 503 on a connection we will not serve, then close it. */
+static void
+relay_refuse(Relay *relay, int fd)
+{
+	static const char busy[] =
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+		"Content-Length: 57\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+		"{\"message\":\"too many connections\",\"code\":503,\"type\":1013}";
+	ssize_t		ignored;
+
+	relay->stats.clients_refused++;
+	ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void) ignored;
+	close(fd);
+}
+
+/*
+ * Out of file descriptors: the connection stays in the backlog and epoll
+ * reports the listen socket again at once, so the loop would spin.  Give up
+ * the spare descriptor to take the connection off the backlog and refuse
+ * it.  False if even that failed.
+ */
+static bool
+relay_refuse_without_fd(Relay *relay, int listen_fd)
+{
+	int			fd;
+
+	if (relay->spare_fd < 0)
+		return false;
+	close(relay->spare_fd);
+	fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0)
+		relay_refuse(relay, fd);
+	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0;
+}
+
 /*
  * Accept what is pending (bounded per turn so a connection storm does not
  * starve established clients).  Over max_connections a client gets 503.
@@ -212,22 +249,14 @@ relay_on_accept(Watch *w, uint32_t events)
 			if (errno == EMFILE || errno == ENFILE)
 			{
 				relay_log(RLOG_WARNING, "cannot accept connections: %s", strerror(errno));
-				relay->stats.clients_refused++;
+				if (relay_refuse_without_fd(relay, w->fd))
+					continue;
 			}
 			return;
 		}
 		if (relay->nclients >= relay->config.max_connections)
 		{
-			static const char busy[] =
-				"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-				"Content-Length: 57\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
-				"{\"message\":\"too many connections\",\"code\":503,\"type\":1013}";
-			ssize_t		ignored;
-
-			relay->stats.clients_refused++;
-			ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void) ignored;
-			close(fd);
+			relay_refuse(relay, fd);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -594,6 +623,7 @@ relay_create(const RelayConfig *config)
 	dlist_init(&relay->timers_sse);
 	dlist_init(&relay->timers_closing);
 	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
+	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (relay->config.replay_events > 0)
 		relay->replay = relay_calloc(relay->config.replay_events, sizeof(RelayEvent *));
 
@@ -743,6 +773,8 @@ relay_destroy(Relay *relay)
 	for (int i = 0; i < relay->replay_count; i++)
 		event_release(relay->replay[(relay->replay_head + i) % relay->config.replay_events]);
 	free(relay->replay);
+	if (relay->spare_fd >= 0)
+		close(relay->spare_fd);
 	if (relay->signal_pipe[0] >= 0)
 		close(relay->signal_pipe[0]);
 	if (relay->signal_pipe[1] >= 0)

@@ -172,6 +172,7 @@ struct Relay
 	struct ListenSocket **listen;	/* one per bound address */
 	Watch		signal_watch;	/* self-pipe read end */
 	int			signal_pipe[2];
+	int			spare_fd;		/* given up to refuse a client when out of fds */
 	Watch		host_watch;
 	RelayFdCallback host_cb;
 	void	   *host_arg;
