@@ -4,11 +4,12 @@
 // balancer, each LISTENing on its own connection.  The cluster here does
 // not preload pg_realtime: the triggers need no worker.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test } from 'node:test';
 
 import { StandaloneRelay, health, useCluster, waitRelayReady } from './lib/cluster.mjs';
-import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
-import { withTimeout } from './lib/wait.mjs';
+import { RawSocket, WsClient, curlSse, isEvent } from './lib/clients.mjs';
+import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 
 const PORTS = [18715, 18716];
 const cluster = useCluster({
@@ -70,6 +71,35 @@ test('the database restarting under the relays: they reconnect with backoff, cli
     }
   } finally {
     for (const c of clients) await c.close();
+  }
+});
+
+test('out of file descriptors (ulimit -n 40), extra clients get 503 and the relay does not spin', async () => {
+  const r = new StandaloneRelay({ port: 18717, conninfo: cluster.conninfo, nofile: 40 });
+  relays.push(r);
+  await r.start();
+  const held = [];
+  try {
+    for (let i = 0; i < 50; i++) held.push(await RawSocket.connect(18717)); // more than it has descriptors
+    const cpu = () => {
+      const st = fs.readFileSync(`/proc/${r.child.pid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return Number(f[11]) + Number(f[12]);
+    };
+    const before = cpu();
+    const refused = await waitFor(() => held.filter((s) => /^HTTP\/1\.1 503 /.test(s.text())).length >= 10,
+      { timeout: 5000, what: 'the connections over the limit to get 503' });
+    assert.ok(refused);
+    await sleep(1000);
+    assert.ok(cpu() - before <= 10, `the relay used ${cpu() - before} ticks while out of descriptors`);
+    held.forEach((s) => s.destroy());
+    held.length = 0;
+    const h = await waitFor(async () => { try { return await health(18717); } catch { return null; } },
+      { what: 'the relay to serve again once descriptors are free' });
+    assert.ok(h.clients.refused >= 10 && h.clients.refused < 100, `refused ${h.clients.refused}: once per connection`);
+  } finally {
+    held.forEach((s) => s.destroy());
+    await r.stop();
   }
 });
 

@@ -228,8 +228,8 @@ export async function waitRelayReady(port, { timeout = 20000, since = null } = {
  * failure messages.
  */
 export class StandaloneRelay {
-  constructor({ port, conninfo, flags = [] }) {
-    Object.assign(this, { port, conninfo, flags });
+  constructor({ port, conninfo, flags = [], nofile = null }) {
+    Object.assign(this, { port, conninfo, flags, nofile });
     this.log = '';
     this.child = null;
     this.exited = null;
@@ -237,8 +237,11 @@ export class StandaloneRelay {
 
   async start() {
     const bin = path.join(PGBIN, 'pg_realtime_relay');
-    this.child = spawn(bin, ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...this.flags,
-      ...[this.conninfo].flat()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...this.flags, ...[this.conninfo].flat()];
+    // nofile: run under a lower open-files limit (ulimit -n), through sh's exec
+    this.child = this.nofile
+      ? spawn('sh', ['-c', `ulimit -n ${Number(this.nofile)} && exec "$0" "$@"`, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (d) => { this.log += d; });
     this.child.stderr.on('data', (d) => { this.log += d; });
     live.add(this);
