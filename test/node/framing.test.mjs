@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { OP, RawSocket, WsClient, closeCode, rawHttp, rawWebSocket, wsFrame } from './lib/clients.mjs';
+import { OP, RawSocket, closeCode, connectWs, rawHttp, rawWebSocket, wsFrame } from './lib/clients.mjs';
 import { useCluster } from './lib/cluster.mjs';
 import { sleep } from './lib/wait.mjs';
 
@@ -15,12 +15,7 @@ useCluster({ name: 'framing', port: 55444, relayPort: RELAY, conf: ["pg_realtime
 
 const URL = `ws://127.0.0.1:${RELAY}/v1/realtime?project=demo`;
 
-/* Open a `ws` connection and take its "connected" message. */
-async function connect(url = URL, opts) {
-  const c = await WsClient.open(url, opts);
-  c.connected = await c.take('connected');
-  return c;
-}
+const connect = (url = URL, opts) => connectWs(url, opts);
 
 describe('RFC 6455 framing', () => {
   test('a text message sent in fragments (with a ping between them) is one message', async () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { WsClient, expectedChannels, isEvent } from './lib/clients.mjs';
+import { WsClient, connectWs, expectedChannels, isEvent } from './lib/clients.mjs';
 import { useCluster } from './lib/cluster.mjs';
 import { Client, Realtime, sockets } from './lib/sdk.mjs';
 import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
@@ -29,12 +29,7 @@ const cluster = useCluster({
 
 const URL = `ws://127.0.0.1:${RELAY}/v1/realtime?project=demo`;
 
-/* Open a `ws` connection and take its "connected" message. */
-async function connect(url = URL, opts) {
-  const c = await WsClient.open(url, opts);
-  c.connected = await c.take('connected');
-  return c;
-}
+const connect = (url = URL, opts) => connectWs(url, opts);
 
 describe('messages (PROTOCOL.md 2-3)', () => {
   test('"connected" lists URL channels in every spelling and the server-made id of their slot', async () => {
@@ -114,6 +109,27 @@ describe('messages (PROTOCOL.md 2-3)', () => {
     } finally {
       await c.close();
     }
+  });
+
+  test('subscription ids must match [a-zA-Z0-9._-]{1,36}; others get error 1003', async () => {
+    const c = await connect();
+    try {
+      const ok = await c.subscribe([{ subscriptionId: 'A-z_0.9'.padEnd(36, 'x'), channels: ['documents'] }]);
+      assert.equal(ok.subscriptions[0].subscriptionId.length, 36);
+      for (const bad of ['x'.repeat(37), 'has space', 'slash/', '']) {
+        c.send({ type: 'subscribe', data: [{ subscriptionId: bad, channels: ['documents'] }] });
+        const err = await c.take('error', () => true, 3000);
+        assert.equal(err.data.code, 1003, `subscriptionId ${JSON.stringify(bad)}`);
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a URL channel that is not valid percent-encoded UTF-8 is refused with 1008', async () => {
+    const c = await WsClient.open(`${URL}&channels[]=%FF%FE`);
+    assert.equal((await c.take('error')).data.code, 1008);
+    assert.equal((await c.waitClosed()).code, 1008);
   });
 
   test('re-sending a subscription id replaces its channels', async () => {

@@ -83,6 +83,13 @@ export class WsClient {
   }
 }
 
+/* Open a `ws` connection and take its "connected" message (kept as .connected). */
+export async function connectWs(url, opts) {
+  const c = await WsClient.open(url, opts);
+  c.connected = await c.take('connected');
+  return c;
+}
+
 /* Every `event` message's data, or only those for a subscription id. */
 export function isEvent(pred = () => true) {
   return (m) => m.type === 'event' && pred(m.data);
