@@ -289,7 +289,6 @@ pg_realtime_worker_main(Datum main_arg)
 {
 	RelayConfig config;
 	Relay	   *relay;
-	int			rc;
 
 	pqsignal(SIGTERM, worker_sigterm);
 	pqsignal(SIGHUP, worker_sighup);
@@ -309,8 +308,14 @@ pg_realtime_worker_main(Datum main_arg)
 	relay_watch_fd(relay, postmaster_alive_fds[POSTMASTER_FD_WATCH], worker_postmaster_death, NULL);
 	relay_set_reload_callback(relay, worker_reload, NULL);
 
-	rc = relay_run(relay);
+	relay_run(relay);
 	worker_relay = NULL;
 	relay_destroy(relay);
-	proc_exit(rc);
+
+	/*
+	 * Exit 1 as worker_spi does: the postmaster restarts a worker that exits
+	 * 1 (unless it is shutting down itself) but forgets one that exits 0, and
+	 * a SIGTERM from outside must not leave the server without its relay.
+	 */
+	proc_exit(1);
 }
