@@ -120,44 +120,53 @@ wait_line() {
   return 1
 }
 
-# Start the load client: WL_PID, WL_OUT.  start_load PORT CONNS NAME
+# Per relay: its process, port, NOTIFY channel, and its load client.  The
+# relays run side by side, each LISTENing on its own channel, and `use NAME`
+# makes one of them current for the functions below.
+declare -A RP RPORT WLP WLO WLREADY
+declare -A CH=([pg_realtime]=rt_bench_pg [node]=rt_bench_node)
+use() {
+  CUR=$1
+  RELAY_PID=${RP[$1]:-} PORT=${RPORT[$1]:-} WL_PID=${WLP[$1]:-} WL_OUT=${WLO[$1]:-}
+}
+
+# start_load CONNS TAG: the current relay's load client
 start_load() {
-  WL_OUT=$OUT/$3.wsload
-  : >"$WL_OUT"
-  local sources=$(( ($2 + 9999) / 10000 * 4 ))
-  "${load_pin[@]}" "$OUT/wsload" -p "$1" -c "$2" -s "$sources" >"$WL_OUT" 2>"$WL_OUT.err" &
-  WL_PID=$!
-  pids+=("$WL_PID")
-  if ! wait_line "$WL_OUT" '^ready' 120; then
-    log "load client never got ready: $(tail -2 "$WL_OUT.err")"
+  local out=$OUT/$2.wsload sources=$(( ($1 + 9999) / 10000 * 4 ))
+  : >"$out"
+  "${load_pin[@]}" "$OUT/wsload" -p "$PORT" -c "$1" -s "$sources" >"$out" 2>"$out.err" &
+  WLP[$CUR]=$! WLO[$CUR]=$out
+  pids+=("${WLP[$CUR]}")
+  use "$CUR"
+  if ! wait_line "$out" '^ready' 120; then
+    log "load client never got ready: $(tail -2 "$out.err")"
     return 1
   fi
-  WL_READY=$(grep '^ready' "$WL_OUT")
-  log "  $WL_READY"
+  WLREADY[$CUR]=$(grep '^ready' "$out")
+  log "  $CUR: ${WLREADY[$CUR]}"
 }
 
-# window: print the load client's statistics since the last call, reset them
-window() {
+stop_load() {
+  stop_pid "$WL_PID"
+  WLP[$CUR]=""
+  use "$CUR"
+}
+
+# signal_line SIGNAL PREFIX: make the load client print a line, print it
+signal_line() {
   local n
-  n=$(grep -c '^window' "$WL_OUT" || true)
-  kill -USR1 "$WL_PID"
+  n=$(grep -c "^$2" "$WL_OUT" || true)
+  kill "-$1" "$WL_PID"
   for _ in $(seq 1 100); do
-    [ "$(grep -c '^window' "$WL_OUT" || true)" -gt "$n" ] && break
+    [ "$(grep -c "^$2" "$WL_OUT" || true)" -gt "$n" ] && break
     sleep 0.05
   done
-  grep '^window' "$WL_OUT" | tail -1
+  grep "^$2" "$WL_OUT" | tail -1
 }
 
-progress_events() {
-  local n
-  n=$(grep -c '^progress' "$WL_OUT" || true)
-  kill -USR2 "$WL_PID"
-  for _ in $(seq 1 40); do
-    [ "$(grep -c '^progress' "$WL_OUT" || true)" -gt "$n" ] && break
-    sleep 0.05
-  done
-  kv "$(grep '^progress' "$WL_OUT" | tail -1)" events
-}
+# window: the load client's statistics since the last window; resets them
+window() { signal_line USR1 window; }
+progress_events() { kv "$(signal_line USR2 progress)" events; }
 
 # drain EXPECTED MAXSECS: wait until EXPECTED deliveries arrived (status 0),
 # or none arrived for 3 s or MAXSECS passed (status 1)
@@ -178,29 +187,37 @@ drain() {
   return 1
 }
 
-# write RATE SECONDS: the writer's result line
+# write_events RATE SECONDS: rows for the current relay; the writer's result
 write_events() {
-  "${load_pin[@]}" "$OUT/writer" -r "$1" -t "$2" -b "$PAYLOAD_BYTES" "$conninfo"
+  "${load_pin[@]}" "$OUT/writer" -r "$1" -t "$2" -b "$PAYLOAD_BYTES" \
+    "$conninfo options=-cpg_realtime.channel=${CH[$CUR]}"
 }
 
 start_relay() {
   case $1 in
   pg_realtime)
     "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$RELAY_PORT" --listen-addresses 127.0.0.1 \
-      --max-connections $((FAN_SUBS + 1000)) "$conninfo" >"$OUT/$1.log" 2>&1 &
-    RELAY_PID=$! PORT=$RELAY_PORT
+      --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) "$conninfo" >>"$OUT/$1.log" 2>&1 &
+    RP[$1]=$! RPORT[$1]=$RELAY_PORT
     ;;
   node)
     (cd "$here/node-baseline" &&
       PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=postgres \
-        exec "${relay_pin[@]}" node server.js "$NODE_PORT") >"$OUT/$1.log" 2>&1 &
-    RELAY_PID=$! PORT=$NODE_PORT
+        exec "${relay_pin[@]}" node server.js "$NODE_PORT" "${CH[$1]}") >>"$OUT/$1.log" 2>&1 &
+    RP[$1]=$! RPORT[$1]=$NODE_PORT
     ;;
   esac
-  pids+=("$RELAY_PID")
+  pids+=("${RP[$1]}")
+  use "$1"
   wait_port "$PORT" "$RELAY_PID" || { log "$1 did not start:"; cat "$OUT/$1.log" >&2; return 1; }
   # the relay LISTENs once it logs so; give it a moment either way
   sleep 1
+}
+
+stop_relay() {
+  stop_pid "$RELAY_PID"
+  RP[$CUR]=""
+  use "$CUR"
 }
 
 # --- build and set up -------------------------------------------------------
@@ -250,117 +267,105 @@ busy_start=$(cpu_busy 2)
 others_start=$(top -bn1 -w 200 | awk 'NR > 7 && $9 + 0 >= 5 { printf "%s %s%%, ", $12, $9 }' | sed 's/, $//')
 started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 
-# --- one relay --------------------------------------------------------------
+# --- phases -----------------------------------------------------------------
 declare -A R     # R[relay.metric]
+declare -A STEPPING ATTEMPT
 steps_md=""
 sweep_md=""
 
-bench_relay() {
-  local name=$1 line w ok rate written expected delivered p99 best=0 best_del=0 why="" drained
-  log "== $name"
-  start_relay "$name"
+# sweep_row N LINE W: a row of the latency-by-subscribers table
+sweep_row() {
+  sweep_md+="| $CUR | $1 | $(kv "$2" p50_ms) | $(kv "$2" p99_ms) | $(kv "$2" max_ms) | $(kv "$2" first_p50_ms) / $(kv "$2" first_p99_ms) | $(kv "$2" spread_p50_ms) / $(kv "$2" spread_p99_ms) | $(kv "$2" events) / $(( $(kv "$3" n) * $1 )) |"$'\n'
+}
 
-  # 0. latency with fewer subscribers: the floor, and how it grows
-  local n
-  for n in $LAT_SWEEP; do
-    start_load "$PORT" "$n" "$name-$n"
-    write_events "$LAT_RATE" 1 >/dev/null   # warm-up
-    drain "$LAT_RATE" 10 || true
-    window >/dev/null
-    w=$(write_events "$LAT_RATE" "$LAT_SWEEP_SECS")
-    drain $(( $(kv "$w" n) * n )) "$DRAIN_MAX" || true
-    line=$(window)
-    log "  $n subscribers, $LAT_RATE ev/s: p50 $(kv "$line" p50_ms) ms, p99 $(kv "$line" p99_ms) ms"
-    sweep_md+="| $name | $n | $(kv "$line" p50_ms) | $(kv "$line" p99_ms) | $(kv "$line" max_ms) | $(kv "$line" first_p50_ms) / $(kv "$line" first_p99_ms) | $(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms) | $(kv "$line" events) / $(( $(kv "$w" n) * n )) |"$'\n'
-    stop_pid "$WL_PID"
-  done
-
-  # 1. latency at a steady rate
-  log "  latency: $SUBS subscribers, $LAT_RATE events/s for ${LAT_SECS}s"
-  start_load "$PORT" "$SUBS" "$name-1k"
-  R[$name.subs_ok]=$(kv "$WL_READY" connected)
-  write_events "$LAT_RATE" 2 >/dev/null   # warm-up
-  drain $((2 * LAT_RATE * SUBS)) 10 || true
+# 0. latency with few subscribers: the floor, and how it grows
+sweep_one() {
+  local n=$1 w line
+  start_load "$n" "$CUR-$n"
+  write_events "$LAT_RATE" 1 >/dev/null   # warm-up
+  drain "$LAT_RATE" 10 || true
   window >/dev/null
-  local m0 r0 l0 t0 m1 r1 l1 t1
+  w=$(write_events "$LAT_RATE" "$LAT_SWEEP_SECS")
+  drain $(( $(kv "$w" n) * n )) "$DRAIN_MAX" || true
+  line=$(window)
+  log "  $CUR, $n subscribers, $LAT_RATE ev/s: p50 $(kv "$line" p50_ms) ms, p99 $(kv "$line" p99_ms) ms"
+  sweep_row "$n" "$line" "$w"
+  stop_load
+}
+
+# 1. latency at a steady rate, SUBS subscribers (already connected)
+latency_phase() {
+  local name=$CUR w line m0 r0 l0 t0 m1 r1 l1 t1 drained=yes
+  log "  $name: $SUBS subscribers, $LAT_RATE events/s for ${LAT_SECS}s"
+  write_events "$LAT_RATE" 2 >/dev/null   # warm-up
+  drain $((2 * LAT_RATE * SUBS)) "$DRAIN_MAX" || true
+  window >/dev/null
   m0=$(machine_ticks) r0=$(ticks "$RELAY_PID") l0=$(ticks "$WL_PID") t0=$(date +%s.%N)
   w=$(write_events "$LAT_RATE" "$LAT_SECS")
   m1=$(machine_ticks) r1=$(ticks "$RELAY_PID") l1=$(ticks "$WL_PID") t1=$(date +%s.%N)
   R[$name.lat_cpu_pct]=$(pct "$((r1 - r0))" "$t0" "$t1")
   R[$name.lat_load_cpu_pct]=$(pct "$((l1 - l0))" "$t0" "$t1")
   R[$name.lat_other_cpu_pct]=$(pct "$((m1 - m0 - (r1 - r0) - (l1 - l0)))" "$t0" "$t1")
-  drained=yes
   drain $(( $(kv "$w" n) * SUBS )) "$DRAIN_MAX" || drained=no
   line=$(window)
   log "  $w"
   log "  $line"
-  if [ $drained = no ]; then
-    # the relay is still behind: new connections, so no backlog spills over
-    log "  backlog left after ${DRAIN_MAX}s: reconnecting the subscribers"
-    stop_pid "$WL_PID"
-    start_load "$PORT" "$SUBS" "$name-1k-steps"
-  fi
   if [ "$(kv "$line" events)" = 0 ] && [ "$(kv "$line" other)" != 0 ]; then
     log "$name sent $(kv "$line" other) frames that are not events (wsload -v shows them): is $RELAY_BIN a clean build?"
     exit 1
   fi
+  R[$name.subs_ok]=$(kv "${WLREADY[$name]}" connected)
   R[$name.lat_p50]=$(kv "$line" p50_ms)
-  R[$name.lat_first]="$(kv "$line" first_p50_ms) / $(kv "$line" first_p99_ms)"
-  R[$name.lat_spread]="$(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms)"
-  sweep_md+="| $name | $SUBS | $(kv "$line" p50_ms) | $(kv "$line" p99_ms) | $(kv "$line" max_ms) | ${R[$name.lat_first]} | ${R[$name.lat_spread]} | $(kv "$line" events) / $(( $(kv "$w" n) * SUBS )) |"$'\n'
   R[$name.lat_p99]=$(kv "$line" p99_ms)
   R[$name.lat_max]=$(kv "$line" max_ms)
+  R[$name.lat_first]="$(kv "$line" first_p50_ms) / $(kv "$line" first_p99_ms)"
+  R[$name.lat_spread]="$(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms)"
   R[$name.lat_frame]=$(awk -v b="$(kv "$line" bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }')
   R[$name.lat_complete]=$(awk -v d="$(kv "$line" events)" -v x="$(( $(kv "$w" n) * SUBS ))" 'BEGIN { printf "%.2f", x ? 100 * d / x : 0 }')
+  sweep_row "$SUBS" "$line" "$w"
+  if [ $drained = no ]; then
+    # still behind: new connections, so no backlog spills into the steps
+    log "  $name: backlog left after ${DRAIN_MAX}s: reconnecting its subscribers"
+    stop_load
+    start_load "$SUBS" "$name-1k-steps"
+  fi
+}
 
-  # 2. step the rate up
-  log "  steps: $SUBS subscribers, ${STEP_SECS}s per rate, until p99 > ${STEP_P99_MS} ms"
-  local attempt=1
-  set -- $STEP_RATES
-  while [ $# -gt 0 ]; do
-    rate=$1
-    w=$(write_events "$rate" "$STEP_SECS")
-    written=$(kv "$w" n)
-    expected=$((written * SUBS))
-    drain "$expected" "$DRAIN_MAX" || true
-    line=$(window)
-    delivered=$(kv "$line" events)
-    p99=$(kv "$line" p99_ms)
-    ok=$(awk -v p="$p99" -v lim="$STEP_P99_MS" -v d="$delivered" -v x="$expected" \
-      -v wr="$(kv "$w" rate)" -v r="$rate" -v c="$(kv "$line" closes)" \
-      'BEGIN { print (p <= lim && d >= 0.99 * x && c == 0) ? (wr >= 0.95 * r ? "yes" : "writer") : "no" }')
-    log "  rate $rate (attempt $attempt): written $(kv "$w" rate)/s, p50 $(kv "$line" p50_ms) ms, p99 $p99 ms, delivered $delivered/$expected, closes $(kv "$line" closes) -> $ok"
-    steps_md+="| $name | $rate | $attempt | $(kv "$w" rate) | $(kv "$line" p50_ms) | $p99 | $(kv "$line" max_ms) | $delivered / $expected | $(kv "$line" span_rate) | $(kv "$line" closes) | $ok |"$'\n'
-    if [ "$ok" = yes ]; then
-      best=$(kv "$w" rate) best_del=$(kv "$line" span_rate)
-      attempt=1
-      shift
-    elif [ "$ok" = writer ]; then
-      why=" (writer-limited at $rate/s)"
-      break
-    elif [ $attempt = 1 ]; then
-      attempt=2           # one retry: a neighbour's job can spoil one step
-    else
-      break
-    fi
-  done
-  R[$name.step_rate]=$best
-  R[$name.step_deliveries]=$best_del
-  R[$name.step_note]=$why
-  stop_pid "$WL_PID"
-  # a fresh relay for the RSS: memory freed by the last phase would hide
-  # what new connections cost
-  stop_pid "$RELAY_PID"
-  sleep 1
-  start_relay "$name"
+# 2. one rate step for the current relay; clears STEPPING when it is done
+step_one() {
+  local name=$CUR rate=$1 w line written expected delivered p99 ok
+  w=$(write_events "$rate" "$STEP_SECS")
+  written=$(kv "$w" n)
+  expected=$((written * SUBS))
+  drain "$expected" "$DRAIN_MAX" || true
+  line=$(window)
+  delivered=$(kv "$line" events)
+  p99=$(kv "$line" p99_ms)
+  ok=$(awk -v p="$p99" -v lim="$STEP_P99_MS" -v d="$delivered" -v x="$expected" \
+    -v wr="$(kv "$w" rate)" -v r="$rate" -v c="$(kv "$line" closes)" \
+    'BEGIN { print (p <= lim && d >= 0.99 * x && c == 0) ? (wr >= 0.95 * r ? "yes" : "writer") : "no" }')
+  log "  $name rate $rate (attempt ${ATTEMPT[$name]}): written $(kv "$w" rate)/s, p50 $(kv "$line" p50_ms) ms, p99 $p99 ms, delivered $delivered/$expected, closes $(kv "$line" closes) -> $ok"
+  steps_md+="| $name | $rate | ${ATTEMPT[$name]} | $(kv "$w" rate) | $(kv "$line" p50_ms) | $p99 | $(kv "$line" max_ms) | $delivered / $expected | $(kv "$line" span_rate) | $(kv "$line" closes) | $ok |"$'\n'
+  if [ "$ok" = yes ]; then
+    R[$name.step_rate]=$(kv "$w" rate) R[$name.step_deliveries]=$(kv "$line" span_rate)
+    ATTEMPT[$name]=done
+  elif [ "$ok" = writer ]; then
+    R[$name.step_note]=" (writer-limited at $rate/s)"
+    STEPPING[$name]=0
+  elif [ "${ATTEMPT[$name]}" = 1 ]; then
+    ATTEMPT[$name]=2      # one retry: a neighbour's job can spoil one step
+  else
+    STEPPING[$name]=0
+  fi
+}
 
-  # 3. 10,000 subscribers: idle RSS, then fan-out
-  log "  fan-out: $FAN_SUBS subscribers, $FAN_EVENTS events at $FAN_RATE events/s"
-  local rss0 rss1 wt0 wt1 c0 c1 perf_pid=""
+# 3. fresh relay: idle RSS per connection, then fan-out to FAN_SUBS
+fanout_phase() {
+  local name=$CUR w line rss0 rss1 t0 t1 m0 m1 wt0 wt1 c0 c1 wall span delivered expected perf_pid=""
+  log "  $name: $FAN_SUBS subscribers, $FAN_EVENTS events at $FAN_RATE events/s"
   rss0=$(rss_kb "$RELAY_PID")
-  start_load "$PORT" "$FAN_SUBS" "$name-10k"
-  R[$name.fan_subs_ok]=$(kv "$WL_READY" connected)
-  R[$name.fan_connect_secs]=$(kv "$WL_READY" secs)
+  start_load "$FAN_SUBS" "$name-10k"
+  R[$name.fan_subs_ok]=$(kv "${WLREADY[$name]}" connected)
   sleep 3
   rss1=$(rss_kb "$RELAY_PID")
   R[$name.rss0]=$rss0
@@ -379,7 +384,6 @@ bench_relay() {
   expected=$(( $(kv "$w" n) * ${R[$name.fan_subs_ok]} ))
   drain "$expected" "$DRAIN_MAX" || true
   c1=$(ticks "$RELAY_PID") wt1=$(ticks "$WL_PID") t1=$(date +%s.%N) m1=$(machine_ticks)
-  R[$name.fan_other_cpu_pct]=$(pct "$((m1 - m0 - (c1 - c0) - (wt1 - wt0)))" "$t0" "$t1")
   line=$(window)
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null || true
@@ -388,29 +392,58 @@ bench_relay() {
   fi
   log "  $w"
   log "  $line"
-  local wall span
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   # from the first commit to the last delivery
   span=$(awk -v f="$(kv "$line" min_sent_us)" -v l="$(kv "$line" last_recv_us)" 'BEGIN { print (l - f) / 1e6 }')
   delivered=$(kv "$line" events)
   R[$name.fan_delivered]="$delivered / $expected"
   R[$name.fan_rate]=$(awk -v d="$delivered" -v s="$span" 'BEGIN { printf "%d", (s > 0 ? d / s : 0) }')
-  R[$name.fan_span]=$span
   R[$name.fan_p50]=$(kv "$line" p50_ms)
   R[$name.fan_p99]=$(kv "$line" p99_ms)
   R[$name.fan_closes]=$(kv "$line" closes)
   R[$name.fan_cpu]=$(awk -v c="$((c1 - c0))" -v hz="$hz" 'BEGIN { printf "%.2f", c / hz }')
-  R[$name.fan_cpu_pct]=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / hz / w }')
+  R[$name.fan_cpu_pct]=$(pct "$((c1 - c0))" "$t0" "$t1")
   R[$name.fan_cpu_us]=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v d="$delivered" 'BEGIN { printf "%.2f", d ? 1e6 * c / hz / d : 0 }')
-  R[$name.fan_load_cpu_pct]=$(awk -v c="$((wt1 - wt0))" -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / hz / w }')
-  R[$name.fan_rss_after]=$(rss_kb "$RELAY_PID")
-  stop_pid "$WL_PID"
-  stop_pid "$RELAY_PID"
-  sleep 1
+  R[$name.fan_load_cpu_pct]=$(pct "$((wt1 - wt0))" "$t0" "$t1")
+  R[$name.fan_other_cpu_pct]=$(pct "$((m1 - m0 - (c1 - c0) - (wt1 - wt0)))" "$t0" "$t1")
+  stop_load
 }
 
+# Phases 0-2 run both relays side by side and alternate between them, so a
+# neighbour's job on this shared machine spoils both alike, not one.
+log "== latency and rate steps, relays alternating: $RELAYS"
+for relay in $RELAYS; do start_relay "$relay"; done
+for n in $LAT_SWEEP; do
+  for relay in $RELAYS; do use "$relay"; sweep_one "$n"; done
+done
+for relay in $RELAYS; do use "$relay"; start_load "$SUBS" "$relay-1k"; done
+for relay in $RELAYS; do use "$relay"; latency_phase; done
+log "  steps: $SUBS subscribers, ${STEP_SECS}s per rate, until p99 > ${STEP_P99_MS} ms"
+for relay in $RELAYS; do STEPPING[$relay]=1 R[$relay.step_rate]=0 R[$relay.step_deliveries]=0; done
+for rate in $STEP_RATES; do
+  for relay in $RELAYS; do ATTEMPT[$relay]=1; done
+  for attempt in 1 2; do
+    for relay in $RELAYS; do
+      [ "${STEPPING[$relay]}" = 1 ] && [ "${ATTEMPT[$relay]}" = "$attempt" ] || continue
+      use "$relay"
+      step_one "$rate"
+    done
+  done
+  any=0
+  for relay in $RELAYS; do [ "${STEPPING[$relay]}" = 1 ] && any=1; done
+  [ $any = 1 ] || break
+done
+for relay in $RELAYS; do use "$relay"; stop_load; stop_relay; done
+sleep 1
+
+# 3. one relay at a time, each freshly started: memory freed by the phases
+# before would hide what new connections cost
 for relay in $RELAYS; do
-  bench_relay "$relay"
+  log "== fan-out: $relay"
+  start_relay "$relay"
+  fanout_phase
+  stop_relay
+  sleep 1
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 busy_end=$(cpu_busy 2)
