@@ -121,6 +121,31 @@ pgbench_tps() {
     || { cat "$tmp/pgbench.err" >&2; return 1; }
 }
 
+# pgbench_cpu SCRIPT SECONDS: one client with synchronous_commit = off;
+# prints "tps cpus", cpus being the share of a CPU that the client's backend
+# used (perf stat task-clock; empty without perf).  CPU per row divides it by
+# the rows/s, which other load on the machine disturbs much less than rows/s.
+pgbench_cpu() {
+  local bench pid= tps cpus= start
+  start=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
+  PGAPPNAME=bench_run PGOPTIONS="-c synchronous_commit=off" \
+    "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$2" -f "$1" >"$tmp/pgbench.out" 2>"$tmp/pgbench.err" &
+  bench=$!
+  if command -v perf >/dev/null; then
+    for _ in $(seq 100); do
+      pid=$(sql -c "SELECT pid FROM pg_stat_activity
+                     WHERE application_name = 'bench_run' AND backend_start >= '$start'")
+      [ -n "$pid" ] && break
+      sleep 0.02
+    done
+    [ -n "$pid" ] && perf stat -e task-clock -x, -p "$pid" -o "$tmp/perfstat" 2>/dev/null \
+      && cpus=$(awk -F, '$3 == "task-clock" { print $6 }' "$tmp/perfstat")
+  fi
+  wait "$bench" || { cat "$tmp/pgbench.err" >&2; return 1; }
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$tmp/pgbench.out")
+  echo "$tps $cpus"
+}
+
 # reset_tables: empty all four tables so every run starts alike
 reset_tables() {
   sql -c "TRUNCATE orders_none, orders_tcn, orders_plpgsql, orders_realtime RESTART IDENTITY"
@@ -145,6 +170,9 @@ rotate() {
   for ((i = 0; i < k; i++)); do printf '%s ' "${words[$(( (i + n) % k ))]}"; done
 }
 
+# the source the installed extension was presumably built from
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src sql 2>/dev/null || rev="$rev + uncommitted changes in src/ or sql/"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 
@@ -161,11 +189,14 @@ for r in $(seq "$ROUNDS"); do
   for w in bulk single; do
     for v in $(rotate $((r - 1)) $VARIANTS); do
       reset_tables
-      tps=$(pgbench_tps "$tmp/${w}_$v.sql" 1 "$SECONDS_RUN" "-c synchronous_commit=off")
+      out=$(pgbench_cpu "$tmp/${w}_$v.sql" "$SECONDS_RUN")
+      read -r tps cpus <<<"$out"
       rows=$(awk -v t="$tps" -v n="${ROWS_PER_TX[$w]}" 'BEGIN { printf "%.0f", t * n }')
+      us=$(awk -v r="$rows" -v c="${cpus:-0}" 'BEGIN { printf "%.2f", (r > 0 && c > 0) ? c * 1e6 / r : 0 }')
       after_run "$v"
-      log "rows/s round $r $w $v: $rows"
+      log "rows/s round $r $w $v: $rows (backend ${cpus:-?} CPUs, $us µs/row)"
       printf 'rows\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$rows" >>"$raw"
+      [ -n "$cpus" ] && printf 'cpu\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$us" >>"$raw"
     done
   done
 done
@@ -243,8 +274,6 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- report ---
 pgversion=$(sql -c "SHOW server_version")
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
-rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- src sql 2>/dev/null || rev="$rev + uncommitted changes in src/ or sql/"
 
 # median KIND WORKLOAD VARIANT CLIENTS: median value of the matching runs
 median() {
@@ -254,7 +283,7 @@ median() {
 }
 runs() {
   awk -F'\t' -v k="$1" -v w="$2" -v v="$3" -v c="$4" \
-    '$1 == k && $2 == w && $3 == v && $4 == c { printf "%s%.0f", (n++ ? ", " : ""), $6 }' "$raw"
+    '$1 == k && $2 == w && $3 == v && $4 == c { printf "%s%s", (n++ ? ", " : ""), (k == "cpu") ? $6 : sprintf("%.0f", $6) }' "$raw"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0) ? "%.2f" : "-", a / b }'; }
 fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
@@ -274,13 +303,18 @@ verdict() { awk -v a="$1" -v t="$2" 'BEGIN { print (a >= t) ? "met" : "missed" }
   echo "pgbench -M prepared, 1 client, ${SECONDS_RUN} s a run, median of $ROUNDS interleaved runs;"
   echo "synchronous_commit = off for this part so that the disk does not hide the trigger's CPU cost."
   echo "Bulk: one INSERT ... SELECT of 100 rows a transaction; single: one 1-row INSERT a transaction."
+  echo "CPU µs/row: CPU time of the writing backend per row (perf stat), median; \"× by CPU\" is no trigger's"
+  echo "CPU per row over the variant's, the throughput ratio the backend's own work allows, which load from"
+  echo "other processes on the machine disturbs much less than rows/s."
   echo
-  echo "| variant | bulk rows/s | × no trigger | single-row rows/s | × no trigger |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| variant | bulk rows/s | × no trigger | bulk CPU µs/row | × by CPU | single-row rows/s | × no trigger | single CPU µs/row | × by CPU |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   bn=$(median rows bulk none 1); sn=$(median rows single none 1)
+  bcn=$(median cpu bulk none 1); scn=$(median cpu single none 1)
   for v in $VARIANTS; do
     b=$(median rows bulk "$v" 1); s=$(median rows single "$v" 1)
-    echo "| ${LABEL[$v]} | $(fmt "$b") | $(ratio "$b" "$bn") | $(fmt "$s") | $(ratio "$s" "$sn") |"
+    bc=$(median cpu bulk "$v" 1); sc=$(median cpu single "$v" 1)
+    echo "| ${LABEL[$v]} | $(fmt "$b") | $(ratio "$b" "$bn") | $bc | $(ratio "$bcn" "$bc") | $(fmt "$s") | $(ratio "$s" "$sn") | $sc | $(ratio "$scn" "$sc") |"
   done
   br=$(median rows bulk realtime 1); bp=$(median rows bulk plpgsql 1)
   sr=$(median rows single realtime 1); sp=$(median rows single plpgsql 1)
@@ -330,6 +364,7 @@ verdict() { awk -v a="$1" -v t="$2" 'BEGIN { print (a >= t) ? "met" : "missed" }
   echo "|---|---|---|---:|---|"
   for v in $VARIANTS; do for w in bulk single; do
     echo "| rows/s | $w | ${LABEL[$v]} | 1 | $(runs rows "$w" "$v" 1) |"
+    echo "| CPU µs/row | $w | ${LABEL[$v]} | 1 | $(runs cpu "$w" "$v" 1) |"
   done; done
   for c in $CLIENTS; do for v in $COMMIT_VARIANTS; do
     echo "| commits/s | single | ${LABEL[$v]} | $c | $(runs commit single "$v" "$c") |"
