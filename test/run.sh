@@ -61,6 +61,7 @@ if [ -f test/node/package.json ]; then
     node --experimental-websocket --test --test-concurrency=1 test/node/*.test.mjs
   }
   suite "end-to-end (appwrite SDK, ws, curl)" e2e
+  suite "standalone relay under ASan/UBSan, hostile clients" test/sanitize-relay.sh
 fi
 
 echo

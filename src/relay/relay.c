@@ -8,6 +8,10 @@
  * list's timeout: the nearest deadline is always a list head, so timers cost
  * O(1) and the wait needs no periodic tick.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* accept4, pipe2 (PGXS defines it too) */
+#endif
+
 #include "relay_int.h"
 #include "log.h"
 

@@ -236,7 +236,8 @@ export class StandaloneRelay {
   }
 
   async start() {
-    const bin = path.join(PGBIN, 'pg_realtime_relay');
+    // PG_REALTIME_RELAY: another build of the relay, e.g. the sanitizer one of test/sanitize-relay.sh
+    const bin = process.env.PG_REALTIME_RELAY || path.join(PGBIN, 'pg_realtime_relay');
     const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...this.flags, ...[this.conninfo].flat()];
     // nofile: run under a lower open-files limit (ulimit -n), through sh's exec
     this.child = this.nofile
