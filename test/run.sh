@@ -22,11 +22,28 @@ export PATH="$($PG_CONFIG --bindir):$PATH"
 passed=0
 failed=0
 results=()
+log=$(mktemp)
+# count_tests LOG: "P F" from what the suite printed (unit, pg_regress,
+# node --test), or nothing if it printed no counts
+count_tests() {
+  local p=0 f=0 found=
+  while read -r a b; do p=$((p + a)); f=$((f + b)); found=1; done < <(
+    sed -n -e 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$1"
+    sed -n -e 's/^[# ]*All \([0-9]*\) tests passed.*/\1 0/p' "$1"
+    sed -n -e 's/^[# ]*\([0-9]*\) of \([0-9]*\) tests failed.*/\2 \1/p' "$1" | awk '{print $1 - $2, $2}'
+    awk '/^# pass /{p=$3} /^# fail /{print p, $3}' "$1")
+  [ -n "$found" ] && echo "$p $f"
+}
 suite() {   # suite NAME COMMAND...: run one suite, record the outcome
   local name=$1; shift
   echo "=== $name"
-  if "$@"; then passed=$((passed + 1)); results+=("ok    $name")
-  else failed=$((failed + 1)); results+=("FAIL  $name"); fi
+  if "$@" 2>&1 | tee "$log"; then ok=1; else ok=0; fi   # pipefail: the suite's status
+  read -r p f < <(count_tests "$log" || true)
+  if [ -z "${p:-}" ]; then p=$ok; f=$((1 - ok)); fi
+  [ "$ok" = 1 ] || [ "$f" -gt 0 ] || f=1
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$ok" = 1 ]; then results+=("ok    $name ($p passed)"); else results+=("FAIL  $name ($p passed, $f failed)"); fi
+  unset p f
 }
 
 make -s clean >/dev/null 2>&1
@@ -41,7 +58,7 @@ suite "C unit tests" make -s unit PG_CONFIG="$PG_CONFIG"
 # pg_regress and isolation tests on a cluster of their own
 tmp=$(mktemp -d /tmp/pg_realtime_test.XXXXXX)
 chmod 755 "$tmp"
-cleanup() { test/cluster.sh stop "$tmp/regress" >/dev/null 2>&1; rm -rf "$tmp"; }
+cleanup() { test/cluster.sh stop "$tmp/regress" >/dev/null 2>&1; rm -rf "$tmp" "$log"; }
 trap cleanup EXIT
 regress() {
   test/cluster.sh start "$tmp/regress" 55432 || return 1
