@@ -185,8 +185,16 @@ listener_request_purge(Listener *l, const char *retention)
 static void
 listener_start(Listener *l)
 {
-	const char *keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *values[] = {l->conninfo, "pg_realtime", NULL};
+	/*
+	 * Bounded waits by default: a fetch that hangs times out, and a database
+	 * host that vanishes is noticed in about 30 s rather than after the OS's
+	 * two-hour keepalive.  They come before dbname, whose expansion (the
+	 * user's connection string) overrides them.
+	 */
+	const char *keys[] = {"options", "keepalives_idle", "keepalives_interval",
+	"keepalives_count", "dbname", "fallback_application_name", NULL};
+	const char *values[] = {"-c statement_timeout=30s", "10", "5", "3",
+	l->conninfo, "pg_realtime", NULL};
 
 	if (l->ever_connected)
 		l->relay->stats.db_reconnects++;
