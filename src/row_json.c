@@ -16,6 +16,7 @@
 #include "parser/parse_relation.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
@@ -24,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "row_json.h"
 
@@ -354,15 +356,72 @@ row_json_append_id_part(StringInfo out, const char *s, int len)
 }
 
 /*
- * row_json_datetime
- *		Format a date, timestamp or timestamptz in ISO 8601 into buf
- *		(MAXDATELEN + 1 bytes); timestamptz in UTC.  Unlike the output
- *		functions, this does not depend on DateStyle or TimeZone.
+ * The last date/time value formatted, one per type.  Its text depends only on
+ * the value (UTC, fixed style), and one statement typically writes the same
+ * now() into several columns of many rows ($createdAt, $updatedAt and the
+ * columns themselves), so most values are formatted once per statement.
  */
-static void
-row_json_datetime(char *buf, Datum value, Oid typoid)
+typedef struct RowJsonDatetimeMemo
 {
-	JsonEncodeDateTime(buf, value, typoid, typoid == TIMESTAMPTZOID ? &row_json_utc : NULL);
+	bool		valid;
+	int64		value;
+	int			len;
+	char		text[MAXDATELEN + 1];
+} RowJsonDatetimeMemo;
+
+static RowJsonDatetimeMemo row_json_memo_date;
+static RowJsonDatetimeMemo row_json_memo_timestamp;
+static RowJsonDatetimeMemo row_json_memo_timestamptz;
+
+/*
+ * row_json_datetime
+ *		A date, timestamp or timestamptz in ISO 8601 (timestamptz in UTC);
+ *		sets *len.  Unlike the output functions, this does not depend on
+ *		DateStyle or TimeZone.  The result is valid until the next call.
+ */
+static const char *
+row_json_datetime(Datum value, Oid typoid, int *len)
+{
+	RowJsonDatetimeMemo *memo;
+	int64		v;
+
+	if (typoid == DATEOID)
+	{
+		memo = &row_json_memo_date;
+		v = DatumGetDateADT(value);
+	}
+	else
+	{
+		memo = typoid == TIMESTAMPTZOID ? &row_json_memo_timestamptz : &row_json_memo_timestamp;
+		v = DatumGetTimestamp(value);
+	}
+	if (!memo->valid || memo->value != v)
+	{
+		/* invalid while being replaced, in case formatting fails */
+		memo->valid = false;
+		JsonEncodeDateTime(memo->text, value, typoid,
+						   typoid == TIMESTAMPTZOID ? &row_json_utc : NULL);
+		memo->len = strlen(memo->text);
+		memo->value = v;
+		memo->valid = true;
+	}
+	*len = memo->len;
+	return memo->text;
+}
+
+/* Append a date/time value as a quoted JSON string. */
+static void
+row_json_append_datetime(StringInfo out, Datum value, Oid typoid)
+{
+	int			len;
+	const char *s = row_json_datetime(value, typoid, &len);
+
+	enlargeStringInfo(out, len + 2);
+	out->data[out->len] = '"';
+	memcpy(out->data + out->len + 1, s, len);
+	out->data[out->len + 1 + len] = '"';
+	out->len += len + 2;
+	out->data[out->len] = '\0';
 }
 
 /* Append an int2/int4/int8 value. */
@@ -442,7 +501,6 @@ row_json_value(StringInfo out, Datum value, const RowJsonType *t)
 	char	   *s;
 	text	   *txt;
 	Jsonb	   *jb;
-	char		buf[MAXDATELEN + 1];
 
 	switch (t->category)
 	{
@@ -473,10 +531,7 @@ row_json_value(StringInfo out, Datum value, const RowJsonType *t)
 			row_json_escape(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
 			break;
 		case ROW_JSON_DATETIME:
-			row_json_datetime(buf, value, t->typoid);
-			appendStringInfoChar(out, '"');
-			appendStringInfoString(out, buf);
-			appendStringInfoChar(out, '"');
+			row_json_append_datetime(out, value, t->typoid);
 			break;
 		case ROW_JSON_ARRAY:
 			row_json_array(out, value, t);
@@ -509,7 +564,6 @@ row_json_document_id(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
 		Datum		value = slot->tts_values[k];
 		text	   *txt;
 		char	   *s;
-		char		buf[MAXDATELEN + 1];
 
 		if (i > 0)
 			appendStringInfoChar(out, ':');
@@ -525,8 +579,10 @@ row_json_document_id(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
 		else if (t->category == ROW_JSON_DATETIME)
 		{
 			/* the same id in every session, whatever its DateStyle */
-			row_json_datetime(buf, value, t->typoid);
-			row_json_append_id_part(out, buf, strlen(buf));
+			int			len;
+			const char *d = row_json_datetime(value, t->typoid, &len);
+
+			row_json_append_id_part(out, d, len);
 		}
 		else
 		{
@@ -544,17 +600,12 @@ row_json_document_id(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
 void
 row_json_timestamp(StringInfo out, TupleTableSlot *slot, AttrNumber attnum)
 {
-	char		buf[MAXDATELEN + 1];
-
 	if (attnum == 0 || slot->tts_isnull[attnum - 1])
 	{
 		appendStringInfoString(out, "null");
 		return;
 	}
-	row_json_datetime(buf, slot->tts_values[attnum - 1], TIMESTAMPTZOID);
-	appendStringInfoChar(out, '"');
-	appendStringInfoString(out, buf);
-	appendStringInfoChar(out, '"');
+	row_json_append_datetime(out, slot->tts_values[attnum - 1], TIMESTAMPTZOID);
 }
 
 /*
