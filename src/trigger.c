@@ -28,6 +28,9 @@
 #include "trigger.h"
 #include "trigger_options.h"
 
+/* Append a string literal, its length known at compile time. */
+#define APPEND_LITERAL(buf, lit) appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
+
 /* Above this size the event buffer is given back after use. */
 #define TRIGGER_BUF_KEEP_SIZE (64 * 1024)
 
@@ -202,6 +205,9 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 	const char *col = cfg->collection_json;
 	int			collen = strlen(col) - 2;	/* without the quotes */
 	const char *docid;
+	int			dblen;
+	int			actionlen;
+	int			docidlen;
 	Datum	   *perms = NULL;
 	bool	   *permnulls = NULL;
 	int			nperms = 0;
@@ -216,23 +222,29 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 	row_json_escape_inner(&trigger_docid_json, trigger_docid.data, trigger_docid.len);
 	docid = trigger_docid_json.data;
 
-	/* plain appends rather than a format: this runs for every row */
-	appendStringInfoString(buf, "{\"v\":1,\"event\":\"databases.");
-	appendStringInfoString(buf, db);
-	appendStringInfoString(buf, ".collections.");
+	/*
+	 * Plain appends of known lengths rather than a format or strlen(): this
+	 * runs for every row.
+	 */
+	dblen = strlen(db);
+	actionlen = strlen(action);
+	docidlen = trigger_docid_json.len;
+	APPEND_LITERAL(buf, "{\"v\":1,\"event\":\"databases.");
+	appendBinaryStringInfo(buf, db, dblen);
+	APPEND_LITERAL(buf, ".collections.");
 	appendBinaryStringInfo(buf, col + 1, collen);
-	appendStringInfoString(buf, ".documents.");
-	appendStringInfoString(buf, docid);
+	APPEND_LITERAL(buf, ".documents.");
+	appendBinaryStringInfo(buf, docid, docidlen);
 	appendStringInfoChar(buf, '.');
-	appendStringInfoString(buf, action);
-	appendStringInfoString(buf, "\",\"action\":\"");
-	appendStringInfoString(buf, action);
-	appendStringInfoString(buf, "\",\"databaseId\":\"");
-	appendStringInfoString(buf, db);
-	appendStringInfoString(buf, "\",\"collectionId\":");
-	appendStringInfoString(buf, col);
-	appendStringInfoString(buf, ",\"documentId\":\"");
-	appendStringInfoString(buf, docid);
+	appendBinaryStringInfo(buf, action, actionlen);
+	APPEND_LITERAL(buf, "\",\"action\":\"");
+	appendBinaryStringInfo(buf, action, actionlen);
+	APPEND_LITERAL(buf, "\",\"databaseId\":\"");
+	appendBinaryStringInfo(buf, db, dblen);
+	APPEND_LITERAL(buf, "\",\"collectionId\":");
+	appendBinaryStringInfo(buf, col, collen + 2);
+	APPEND_LITERAL(buf, ",\"documentId\":\"");
+	appendBinaryStringInfo(buf, docid, docidlen);
 	appendStringInfoChar(buf, '"');
 	*header_len = buf->len;
 
@@ -253,17 +265,17 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 		row_json_changed(buf, rj, slot, oldslot);
 	}
 
-	appendStringInfoString(buf, ",\"payload\":{\"$id\":\"");
-	appendStringInfoString(buf, docid);
-	appendStringInfoString(buf, "\",\"$collectionId\":");
-	appendStringInfoString(buf, col);
-	appendStringInfoString(buf, ",\"$databaseId\":\"");
-	appendStringInfoString(buf, db);
-	appendStringInfoString(buf, "\",\"$createdAt\":");
+	APPEND_LITERAL(buf, ",\"payload\":{\"$id\":\"");
+	appendBinaryStringInfo(buf, docid, docidlen);
+	APPEND_LITERAL(buf, "\",\"$collectionId\":");
+	appendBinaryStringInfo(buf, col, collen + 2);
+	APPEND_LITERAL(buf, ",\"$databaseId\":\"");
+	appendBinaryStringInfo(buf, db, dblen);
+	APPEND_LITERAL(buf, "\",\"$createdAt\":");
 	row_json_timestamp(buf, slot, rj->created_at_attnum);
-	appendStringInfoString(buf, ",\"$updatedAt\":");
+	APPEND_LITERAL(buf, ",\"$updatedAt\":");
 	row_json_timestamp(buf, slot, rj->updated_at_attnum);
-	appendStringInfoString(buf, ",\"$permissions\":[");
+	APPEND_LITERAL(buf, ",\"$permissions\":[");
 	for (i = 0; i < nperms; i++)
 	{
 		if (permnulls[i])
@@ -274,7 +286,7 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 	}
 	appendStringInfoChar(buf, ']');
 	row_json_columns(buf, rj, slot);
-	appendStringInfoString(buf, "},\"seq\":");
+	APPEND_LITERAL(buf, "},\"seq\":");
 	seqlen = pg_ulltoa_n(trigger_seq, seqbuf);
 	appendBinaryStringInfo(buf, seqbuf, seqlen);
 	appendStringInfoChar(buf, '}');

@@ -31,6 +31,13 @@ PG_FUNCTION_INFO_V1(realtime_check_trigger_args);
 static HTAB *trigger_config_cache = NULL;
 
 /*
+ * The entry returned last: a statement fires the same trigger for each of
+ * its rows, so this spares a hash probe per row.  Entries are never removed
+ * from the hash, so the pointer stays valid.
+ */
+static TriggerConfig *trigger_config_last = NULL;
+
+/*
  * trigger_options_set_once
  *		Store a single-valued option, refusing a second value.
  */
@@ -232,9 +239,16 @@ trigger_config_get(Trigger *trigger, Relation rel)
 		CacheRegisterRelcacheCallback(trigger_config_invalidate, (Datum) 0);
 	}
 
+	if (trigger_config_last != NULL && trigger_config_last->tgoid == trigger->tgoid &&
+		trigger_config_last->valid)
+		return trigger_config_last;
+
 	entry = hash_search(trigger_config_cache, &trigger->tgoid, HASH_FIND, NULL);
 	if (entry != NULL && entry->valid)
+	{
+		trigger_config_last = entry;
 		return entry;
+	}
 
 	/*
 	 * Build in a context of its own under the caller's, so that an error
@@ -255,6 +269,7 @@ trigger_config_get(Trigger *trigger, Relation rel)
 	cfg.cxt = cxt;
 	cfg.valid = true;
 	*entry = cfg;
+	trigger_config_last = entry;
 	return entry;
 }
 
