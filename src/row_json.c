@@ -211,9 +211,9 @@ row_json_rel_build(Relation rel, const TriggerOptions *opts)
 		col = &rj->columns[rj->ncolumns++];
 		col->attnum = att->attnum;
 		initStringInfo(&key);
-		appendStringInfoChar(&key, ',');
+		appendStringInfoCharMacro(&key, ',');
 		row_json_escape(&key, NameStr(att->attname), strlen(NameStr(att->attname)));
-		appendStringInfoChar(&key, ':');
+		appendStringInfoCharMacro(&key, ':');
 		col->key = key.data;
 		col->keylen = key.len;
 		row_json_type_init(&col->type, att->atttypid);
@@ -279,30 +279,30 @@ row_json_escape_inner(StringInfo out, const char *s, int len)
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		if (p > run)
-			appendBinaryStringInfo(out, run, p - run);
+			row_json_append(out, run, p - run);
 		run = p + 1;
 		switch (c)
 		{
 			case '\b':
-				appendStringInfoString(out, "\\b");
+				row_json_append_literal(out, "\\b");
 				break;
 			case '\f':
-				appendStringInfoString(out, "\\f");
+				row_json_append_literal(out, "\\f");
 				break;
 			case '\n':
-				appendStringInfoString(out, "\\n");
+				row_json_append_literal(out, "\\n");
 				break;
 			case '\r':
-				appendStringInfoString(out, "\\r");
+				row_json_append_literal(out, "\\r");
 				break;
 			case '\t':
-				appendStringInfoString(out, "\\t");
+				row_json_append_literal(out, "\\t");
 				break;
 			case '"':
-				appendStringInfoString(out, "\\\"");
+				row_json_append_literal(out, "\\\"");
 				break;
 			case '\\':
-				appendStringInfoString(out, "\\\\");
+				row_json_append_literal(out, "\\\\");
 				break;
 			default:
 				appendStringInfo(out, "\\u%04x", c);
@@ -310,7 +310,7 @@ row_json_escape_inner(StringInfo out, const char *s, int len)
 		}
 	}
 	if (end > run)
-		appendBinaryStringInfo(out, run, end - run);
+		row_json_append(out, run, end - run);
 }
 
 /*
@@ -320,9 +320,9 @@ row_json_escape_inner(StringInfo out, const char *s, int len)
 void
 row_json_escape(StringInfo out, const char *s, int len)
 {
-	appendStringInfoChar(out, '"');
+	appendStringInfoCharMacro(out, '"');
 	row_json_escape_inner(out, s, len);
-	appendStringInfoChar(out, '"');
+	appendStringInfoCharMacro(out, '"');
 }
 
 /*
@@ -345,14 +345,14 @@ row_json_append_id_part(StringInfo out, const char *s, int len)
 		if (c >= 0x20 && c != 0x7f && c != '.' && c != '*' && c != '%' && c != ':')
 			continue;
 		if (p > run)
-			appendBinaryStringInfo(out, run, p - run);
+			row_json_append(out, run, p - run);
 		run = p + 1;
-		appendStringInfoChar(out, '%');
-		appendStringInfoChar(out, hex[c >> 4]);
-		appendStringInfoChar(out, hex[c & 0xf]);
+		appendStringInfoCharMacro(out, '%');
+		appendStringInfoCharMacro(out, hex[c >> 4]);
+		appendStringInfoCharMacro(out, hex[c & 0xf]);
 	}
 	if (end > run)
-		appendBinaryStringInfo(out, run, end - run);
+		row_json_append(out, run, end - run);
 }
 
 /*
@@ -437,7 +437,7 @@ row_json_int(StringInfo out, Datum value, Oid typoid)
 		len = pg_ltoa(DatumGetInt32(value), buf);
 	else
 		len = pg_ltoa((int32) DatumGetInt16(value), buf);
-	appendBinaryStringInfo(out, buf, len);
+	row_json_append(out, buf, len);
 }
 
 /*
@@ -451,23 +451,23 @@ row_json_array_dim(StringInfo out, int dim, int ndims, const int *dims,
 {
 	int			i;
 
-	appendStringInfoChar(out, '[');
+	appendStringInfoCharMacro(out, '[');
 	for (i = 0; i < dims[dim]; i++)
 	{
 		if (i > 0)
-			appendStringInfoChar(out, ',');
+			appendStringInfoCharMacro(out, ',');
 		if (dim + 1 < ndims)
 			row_json_array_dim(out, dim + 1, ndims, dims, vals, nulls, pos, elem);
 		else
 		{
 			if (nulls[*pos])
-				appendStringInfoString(out, "null");
+				row_json_append_literal(out, "null");
 			else
 				row_json_value(out, vals[*pos], elem);
 			(*pos)++;
 		}
 	}
-	appendStringInfoChar(out, ']');
+	appendStringInfoCharMacro(out, ']');
 }
 
 /* Append an array value as nested JSON arrays. */
@@ -483,7 +483,7 @@ row_json_array(StringInfo out, Datum value, const RowJsonType *t)
 
 	if (ARR_NDIM(arr) < 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) == 0)
 	{
-		appendStringInfoString(out, "[]");
+		row_json_append_literal(out, "[]");
 		return;
 	}
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), elem->typlen, elem->typbyval, elem->typalign,
@@ -511,16 +511,19 @@ row_json_value(StringInfo out, Datum value, const RowJsonType *t)
 			s = OutputFunctionCall((FmgrInfo *) &t->outfn, value);
 			/* NaN, Infinity, -Infinity are not JSON numbers */
 			if (s[0] == 'N' || s[0] == 'I' || (s[0] == '-' && s[1] == 'I'))
-				appendStringInfoString(out, "null");
+				row_json_append_literal(out, "null");
 			else
 				appendStringInfoString(out, s);
 			break;
 		case ROW_JSON_BOOL:
-			appendStringInfoString(out, DatumGetBool(value) ? "true" : "false");
+			if (DatumGetBool(value))
+				row_json_append_literal(out, "true");
+			else
+				row_json_append_literal(out, "false");
 			break;
 		case ROW_JSON_JSON:
 			txt = DatumGetTextPP(value);
-			appendBinaryStringInfo(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+			row_json_append(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
 			break;
 		case ROW_JSON_JSONB:
 			jb = DatumGetJsonbP(value);
@@ -538,7 +541,7 @@ row_json_value(StringInfo out, Datum value, const RowJsonType *t)
 			break;
 		case ROW_JSON_COMPOSITE:
 			txt = DatumGetTextPP(DirectFunctionCall1(row_to_json, value));
-			appendBinaryStringInfo(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+			row_json_append(out, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
 			break;
 		case ROW_JSON_OTHER:
 			s = OutputFunctionCall((FmgrInfo *) &t->outfn, value);
@@ -566,7 +569,7 @@ row_json_document_id(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
 		char	   *s;
 
 		if (i > 0)
-			appendStringInfoChar(out, ':');
+			appendStringInfoCharMacro(out, ':');
 		if (slot->tts_isnull[k])
 			continue;
 		if (t->category == ROW_JSON_INT)
@@ -602,7 +605,7 @@ row_json_timestamp(StringInfo out, TupleTableSlot *slot, AttrNumber attnum)
 {
 	if (attnum == 0 || slot->tts_isnull[attnum - 1])
 	{
-		appendStringInfoString(out, "null");
+		row_json_append_literal(out, "null");
 		return;
 	}
 	row_json_append_datetime(out, slot->tts_values[attnum - 1], TIMESTAMPTZOID);
@@ -621,7 +624,7 @@ row_json_changed(StringInfo out, const RowJsonRel *rj,
 	bool		first = true;
 	int			i;
 
-	appendStringInfoChar(out, '[');
+	appendStringInfoCharMacro(out, '[');
 	for (i = 0; i < rj->ncolumns; i++)
 	{
 		const RowJsonColumn *col = &rj->columns[i];
@@ -636,12 +639,12 @@ row_json_changed(StringInfo out, const RowJsonRel *rj,
 						   col->type.typbyval, col->type.typlen))
 			continue;
 		if (!first)
-			appendStringInfoChar(out, ',');
+			appendStringInfoCharMacro(out, ',');
 		first = false;
 		/* the key without its leading comma and trailing colon */
-		appendBinaryStringInfo(out, col->key + 1, col->keylen - 2);
+		row_json_append(out, col->key + 1, col->keylen - 2);
 	}
-	appendStringInfoChar(out, ']');
+	appendStringInfoCharMacro(out, ']');
 }
 
 /*
@@ -658,9 +661,9 @@ row_json_columns(StringInfo out, const RowJsonRel *rj, TupleTableSlot *slot)
 		const RowJsonColumn *col = &rj->columns[i];
 		int			k = col->attnum - 1;
 
-		appendBinaryStringInfo(out, col->key, col->keylen);
+		row_json_append(out, col->key, col->keylen);
 		if (slot->tts_isnull[k])
-			appendStringInfoString(out, "null");
+			row_json_append_literal(out, "null");
 		else
 			row_json_value(out, slot->tts_values[k], &col->type);
 	}

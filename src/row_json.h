@@ -62,6 +62,25 @@ typedef struct RowJsonRel
 	AttrNumber	updated_at_attnum;	/* 0 if none */
 } RowJsonRel;
 
+/*
+ * row_json_append
+ *		appendBinaryStringInfo(), inlined: an event is built from dozens of
+ *		short pieces, where the calls (and enlargeStringInfo's, made every
+ *		time) cost more than the copying.
+ */
+static inline void
+row_json_append(StringInfo out, const char *s, int len)
+{
+	if (len >= out->maxlen - out->len)
+		enlargeStringInfo(out, len);
+	memcpy(out->data + out->len, s, len);
+	out->len += len;
+	out->data[out->len] = '\0';
+}
+
+/* Append a string literal, its length known at compile time. */
+#define row_json_append_literal(out, lit) row_json_append((out), (lit), sizeof(lit) - 1)
+
 /* Column metadata of rel for opts, in CurrentMemoryContext; errors if bad. */
 extern RowJsonRel *row_json_rel_build(Relation rel, const TriggerOptions *opts);
 

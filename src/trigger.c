@@ -28,9 +28,6 @@
 #include "trigger.h"
 #include "trigger_options.h"
 
-/* Append a string literal, its length known at compile time. */
-#define APPEND_LITERAL(buf, lit) appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
-
 /* Above this size the event buffer is given back after use. */
 #define TRIGGER_BUF_KEEP_SIZE (64 * 1024)
 
@@ -148,7 +145,7 @@ trigger_append_read(StringInfo buf, const TriggerConfig *cfg,
 {
 	int			i;
 
-	appendStringInfoString(buf, ",\"read\":[");
+	row_json_append_literal(buf, ",\"read\":[");
 	appendStringInfoString(buf, cfg->read_json);
 	for (i = 0; i < nperms; i++)
 	{
@@ -184,10 +181,10 @@ trigger_append_read(StringInfo buf, const TriggerConfig *cfg,
 		if (dup)
 			continue;
 		if (buf->data[buf->len - 1] != '[')
-			appendStringInfoChar(buf, ',');
+			appendStringInfoCharMacro(buf, ',');
 		row_json_escape(buf, role, rolelen);
 	}
-	appendStringInfoChar(buf, ']');
+	appendStringInfoCharMacro(buf, ']');
 }
 
 /*
@@ -229,23 +226,23 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 	dblen = strlen(db);
 	actionlen = strlen(action);
 	docidlen = trigger_docid_json.len;
-	APPEND_LITERAL(buf, "{\"v\":1,\"event\":\"databases.");
-	appendBinaryStringInfo(buf, db, dblen);
-	APPEND_LITERAL(buf, ".collections.");
-	appendBinaryStringInfo(buf, col + 1, collen);
-	APPEND_LITERAL(buf, ".documents.");
-	appendBinaryStringInfo(buf, docid, docidlen);
-	appendStringInfoChar(buf, '.');
-	appendBinaryStringInfo(buf, action, actionlen);
-	APPEND_LITERAL(buf, "\",\"action\":\"");
-	appendBinaryStringInfo(buf, action, actionlen);
-	APPEND_LITERAL(buf, "\",\"databaseId\":\"");
-	appendBinaryStringInfo(buf, db, dblen);
-	APPEND_LITERAL(buf, "\",\"collectionId\":");
-	appendBinaryStringInfo(buf, col, collen + 2);
-	APPEND_LITERAL(buf, ",\"documentId\":\"");
-	appendBinaryStringInfo(buf, docid, docidlen);
-	appendStringInfoChar(buf, '"');
+	row_json_append_literal(buf, "{\"v\":1,\"event\":\"databases.");
+	row_json_append(buf, db, dblen);
+	row_json_append_literal(buf, ".collections.");
+	row_json_append(buf, col + 1, collen);
+	row_json_append_literal(buf, ".documents.");
+	row_json_append(buf, docid, docidlen);
+	appendStringInfoCharMacro(buf, '.');
+	row_json_append(buf, action, actionlen);
+	row_json_append_literal(buf, "\",\"action\":\"");
+	row_json_append(buf, action, actionlen);
+	row_json_append_literal(buf, "\",\"databaseId\":\"");
+	row_json_append(buf, db, dblen);
+	row_json_append_literal(buf, "\",\"collectionId\":");
+	row_json_append(buf, col, collen + 2);
+	row_json_append_literal(buf, ",\"documentId\":\"");
+	row_json_append(buf, docid, docidlen);
+	appendStringInfoCharMacro(buf, '"');
 	*header_len = buf->len;
 
 	if (rj->permissions_attnum != 0 && !slot->tts_isnull[rj->permissions_attnum - 1])
@@ -261,35 +258,35 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 
 	if (oldslot != NULL)
 	{
-		appendStringInfoString(buf, ",\"changed\":");
+		row_json_append_literal(buf, ",\"changed\":");
 		row_json_changed(buf, rj, slot, oldslot);
 	}
 
-	APPEND_LITERAL(buf, ",\"payload\":{\"$id\":\"");
-	appendBinaryStringInfo(buf, docid, docidlen);
-	APPEND_LITERAL(buf, "\",\"$collectionId\":");
-	appendBinaryStringInfo(buf, col, collen + 2);
-	APPEND_LITERAL(buf, ",\"$databaseId\":\"");
-	appendBinaryStringInfo(buf, db, dblen);
-	APPEND_LITERAL(buf, "\",\"$createdAt\":");
+	row_json_append_literal(buf, ",\"payload\":{\"$id\":\"");
+	row_json_append(buf, docid, docidlen);
+	row_json_append_literal(buf, "\",\"$collectionId\":");
+	row_json_append(buf, col, collen + 2);
+	row_json_append_literal(buf, ",\"$databaseId\":\"");
+	row_json_append(buf, db, dblen);
+	row_json_append_literal(buf, "\",\"$createdAt\":");
 	row_json_timestamp(buf, slot, rj->created_at_attnum);
-	APPEND_LITERAL(buf, ",\"$updatedAt\":");
+	row_json_append_literal(buf, ",\"$updatedAt\":");
 	row_json_timestamp(buf, slot, rj->updated_at_attnum);
-	APPEND_LITERAL(buf, ",\"$permissions\":[");
+	row_json_append_literal(buf, ",\"$permissions\":[");
 	for (i = 0; i < nperms; i++)
 	{
 		if (permnulls[i])
 			continue;
 		if (buf->data[buf->len - 1] != '[')
-			appendStringInfoChar(buf, ',');
+			appendStringInfoCharMacro(buf, ',');
 		row_json_escape(buf, VARDATA_ANY(perms[i]), VARSIZE_ANY_EXHDR(perms[i]));
 	}
-	appendStringInfoChar(buf, ']');
+	appendStringInfoCharMacro(buf, ']');
 	row_json_columns(buf, rj, slot);
-	APPEND_LITERAL(buf, "},\"seq\":");
+	row_json_append_literal(buf, "},\"seq\":");
 	seqlen = pg_ulltoa_n(trigger_seq, seqbuf);
-	appendBinaryStringInfo(buf, seqbuf, seqlen);
-	appendStringInfoChar(buf, '}');
+	row_json_append(buf, seqbuf, seqlen);
+	appendStringInfoCharMacro(buf, '}');
 }
 
 /*
