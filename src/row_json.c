@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "parser/parse_relation.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -491,6 +492,101 @@ row_json_array(StringInfo out, Datum value, const RowJsonType *t)
 	row_json_array_dim(out, 0, ARR_NDIM(arr), ARR_DIMS(arr), vals, nulls, &pos, elem);
 }
 
+static void row_json_jsonb_container(StringInfo out, const JsonbContainer *jc);
+
+/*
+ * row_json_jsonb_child
+ *		Append child i of jc (of nchildren JEntries), whose data lies at
+ *		[off, end) after the JEntries, as JsonbToCString() writes it.
+ */
+static void
+row_json_jsonb_child(StringInfo out, const JsonbContainer *jc, int nchildren, int i,
+					 uint32 off, uint32 end)
+{
+	JEntry		je = jc->children[i];
+	const char *data = (const char *) &jc->children[nchildren];
+	char	   *s;
+
+	if (JBE_ISSTRING(je))
+		row_json_escape(out, data + off, end - off);
+	else if (JBE_ISNUMERIC(je))
+	{
+		/* numerics and containers are stored int-aligned */
+		s = DatumGetCString(DirectFunctionCall1(numeric_out,
+												PointerGetDatum(data + INTALIGN(off))));
+		appendStringInfoString(out, s);
+	}
+	else if (JBE_ISBOOL_TRUE(je))
+		row_json_append_literal(out, "true");
+	else if (JBE_ISBOOL_FALSE(je))
+		row_json_append_literal(out, "false");
+	else if (JBE_ISNULL(je))
+		row_json_append_literal(out, "null");
+	else
+		row_json_jsonb_container(out, (const JsonbContainer *) (data + INTALIGN(off)));
+}
+
+/*
+ * row_json_jsonb_container
+ *		Append a jsonb container exactly as JsonbToCString() does ("{"a": 1,
+ *		"b": [true, null]}": ", " and ": " separators), by walking its JEntries
+ *		directly: the iterator JsonbToCString() uses allocates per level and
+ *		per string, and a jsonb column is in most rows.
+ */
+static void
+row_json_jsonb_container(StringInfo out, const JsonbContainer *jc)
+{
+	int			n = JsonContainerSize(jc);
+	uint32		off = 0;
+	uint32		end;
+	int			i;
+
+	check_stack_depth();
+	if (JsonContainerIsArray(jc))
+	{
+		/* a scalar at the root is stored as a one-element array */
+		bool		scalar = JsonContainerIsScalar(jc);
+
+		if (!scalar)
+			appendStringInfoCharMacro(out, '[');
+		for (i = 0; i < n; i++)
+		{
+			if (i > 0)
+				row_json_append_literal(out, ", ");
+			end = off;
+			JBE_ADVANCE_OFFSET(end, jc->children[i]);
+			row_json_jsonb_child(out, jc, n, i, off, end);
+			off = end;
+		}
+		if (!scalar)
+			appendStringInfoCharMacro(out, ']');
+	}
+	else
+	{
+		/* n keys, then their n values, each run stored back to back */
+		uint32		valoff = 0;
+
+		for (i = 0; i < n; i++)
+			JBE_ADVANCE_OFFSET(valoff, jc->children[i]);
+		appendStringInfoCharMacro(out, '{');
+		for (i = 0; i < n; i++)
+		{
+			if (i > 0)
+				row_json_append_literal(out, ", ");
+			end = off;
+			JBE_ADVANCE_OFFSET(end, jc->children[i]);
+			row_json_jsonb_child(out, jc, 2 * n, i, off, end);
+			off = end;
+			row_json_append_literal(out, ": ");
+			end = valoff;
+			JBE_ADVANCE_OFFSET(end, jc->children[n + i]);
+			row_json_jsonb_child(out, jc, 2 * n, n + i, valoff, end);
+			valoff = end;
+		}
+		appendStringInfoCharMacro(out, '}');
+	}
+}
+
 /*
  * row_json_value
  *		Append one non-NULL value of type t as JSON.
@@ -527,7 +623,7 @@ row_json_value(StringInfo out, Datum value, const RowJsonType *t)
 			break;
 		case ROW_JSON_JSONB:
 			jb = DatumGetJsonbP(value);
-			(void) JsonbToCString(out, &jb->root, VARSIZE(jb));
+			row_json_jsonb_container(out, &jb->root);
 			break;
 		case ROW_JSON_TEXT:
 			txt = DatumGetTextPP(value);
