@@ -59,6 +59,30 @@ SELECT count(*) AS events FROM realtime.large_events;
 SELECT (event::json -> 'payload' ->> 'tstz') AS tstz, (event::json -> 'payload' ->> 'd') AS d
   FROM realtime.large_events WHERE (event::json ->> 'documentId')::int IN (103, 105, 116, 120, 122)
  ORDER BY id;
+DELETE FROM formats;
+TRUNCATE realtime.large_events;
+
+-- a sweep over all years with a fast path, and across both of its ends
+INSERT INTO formats (id, tstz, ts, d)
+SELECT n, v, v AT TIME ZONE 'UTC', (v AT TIME ZONE 'UTC')::date FROM (
+  SELECT row_number() OVER () AS n, v
+    FROM generate_series('0001-01-01 00:00:00+00'::timestamptz - interval '3 years', '10001-01-01',
+                         interval '3 years 29 days 7 hours 3 minutes 7.001230 seconds') v
+  UNION ALL SELECT 10000 + g, '9999-12-31 23:59:58+00'::timestamptz + g * interval '0.25 s'
+    FROM generate_series(1, 16) g
+  UNION ALL SELECT 20000 + g, '0001-01-01 00:00:00+00'::timestamptz + g * interval '0.25 s' - interval '2 s'
+    FROM generate_series(1, 16) g) x;
+SELECT count(*) AS events, count(*) FILTER (
+         WHERE (e.payload -> 'tstz')::text IS DISTINCT FROM to_json(f.tstz)::text
+            OR (e.payload -> 'ts')::text IS DISTINCT FROM to_json(f.ts)::text
+            OR (e.payload -> 'd')::text IS DISTINCT FROM to_json(f.d)::text) AS differ
+  FROM formats f
+  JOIN (SELECT (event::json ->> 'documentId')::int AS id, event::json -> 'payload' AS payload
+          FROM realtime.large_events) e USING (id);
+-- both ends of the fast path
+SELECT (event::json -> 'payload' ->> 'tstz') AS tstz, (event::json -> 'payload' ->> 'd') AS d
+  FROM realtime.large_events WHERE (event::json ->> 'documentId')::int IN (10007, 10008, 20007, 20008)
+ ORDER BY id;
 
 DROP TABLE formats;
 TRUNCATE realtime.large_events;
