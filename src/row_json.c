@@ -357,10 +357,11 @@ row_json_append_id_part(StringInfo out, const char *s, int len)
 }
 
 /*
- * The last date/time value formatted, one per type.  Its text depends only on
- * the value (UTC, fixed style), and one statement typically writes the same
- * now() into several columns of many rows ($createdAt, $updatedAt and the
- * columns themselves), so most values are formatted once per statement.
+ * The last two date/time values formatted, per type (date, timestamp,
+ * timestamptz).  Their text depends only on the value (UTC, fixed style), and
+ * one statement typically writes the same one or two values (now(), or
+ * created and updated times) into several columns of many rows ($createdAt,
+ * $updatedAt and the columns themselves), so each is formatted once.
  */
 typedef struct RowJsonDatetimeMemo
 {
@@ -370,9 +371,8 @@ typedef struct RowJsonDatetimeMemo
 	char		text[MAXDATELEN + 1];
 } RowJsonDatetimeMemo;
 
-static RowJsonDatetimeMemo row_json_memo_date;
-static RowJsonDatetimeMemo row_json_memo_timestamp;
-static RowJsonDatetimeMemo row_json_memo_timestamptz;
+static RowJsonDatetimeMemo row_json_memo[3][2];
+static int	row_json_memo_next[3];	/* the slot to replace next */
 
 /*
  * row_json_put_digits
@@ -472,33 +472,44 @@ row_json_datetime(Datum value, Oid typoid, int *len)
 {
 	RowJsonDatetimeMemo *memo;
 	int64		v;
+	int			type;
+	int			i;
 
 	if (typoid == DATEOID)
 	{
-		memo = &row_json_memo_date;
+		type = 0;
 		v = DatumGetDateADT(value);
 	}
 	else
 	{
-		memo = typoid == TIMESTAMPTZOID ? &row_json_memo_timestamptz : &row_json_memo_timestamp;
+		type = typoid == TIMESTAMPOID ? 1 : 2;
 		v = DatumGetTimestamp(value);
 	}
-	if (!memo->valid || memo->value != v)
+	for (i = 0; i < 2; i++)
 	{
-		/* invalid while being replaced, in case formatting fails */
-		memo->valid = false;
-		memo->len = -1;
-		if (typoid != DATEOID)
-			memo->len = row_json_format_timestamp(memo->text, v, typoid == TIMESTAMPTZOID);
-		if (memo->len < 0)
+		memo = &row_json_memo[type][i];
+		if (memo->valid && memo->value == v)
 		{
-			JsonEncodeDateTime(memo->text, value, typoid,
-							   typoid == TIMESTAMPTZOID ? &row_json_utc : NULL);
-			memo->len = strlen(memo->text);
+			*len = memo->len;
+			return memo->text;
 		}
-		memo->value = v;
-		memo->valid = true;
 	}
+
+	memo = &row_json_memo[type][row_json_memo_next[type]];
+	row_json_memo_next[type] ^= 1;
+	/* invalid while being replaced, in case formatting fails */
+	memo->valid = false;
+	memo->len = -1;
+	if (typoid != DATEOID)
+		memo->len = row_json_format_timestamp(memo->text, v, typoid == TIMESTAMPTZOID);
+	if (memo->len < 0)
+	{
+		JsonEncodeDateTime(memo->text, value, typoid,
+						   typoid == TIMESTAMPTZOID ? &row_json_utc : NULL);
+		memo->len = strlen(memo->text);
+	}
+	memo->value = v;
+	memo->valid = true;
 	*len = memo->len;
 	return memo->text;
 }
