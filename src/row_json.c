@@ -600,24 +600,27 @@ static void row_json_jsonb_container(StringInfo out, const JsonbContainer *jc);
 
 /*
  * row_json_jsonb_child
- *		Append child i of jc (of nchildren JEntries), whose data lies at
- *		[off, end) after the JEntries, as JsonbToCString() writes it.
+ *		Append child i of jc (of nchildren JEntries), whose data starts *off
+ *		bytes after the JEntries, as JsonbToCString() writes it; advance *off
+ *		past it.
  */
 static void
 row_json_jsonb_child(StringInfo out, const JsonbContainer *jc, int nchildren, int i,
-					 uint32 off, uint32 end)
+					 uint32 *off)
 {
 	JEntry		je = jc->children[i];
-	const char *data = (const char *) &jc->children[nchildren];
+	const char *base = (const char *) &jc->children[nchildren];
+	uint32		start = *off;
 	char	   *s;
 
+	JBE_ADVANCE_OFFSET(*off, je);
+	/* numerics and containers are stored int-aligned */
 	if (JBE_ISSTRING(je))
-		row_json_escape(out, data + off, end - off);
+		row_json_escape(out, base + start, *off - start);
 	else if (JBE_ISNUMERIC(je))
 	{
-		/* numerics and containers are stored int-aligned */
 		s = DatumGetCString(DirectFunctionCall1(numeric_out,
-												PointerGetDatum(data + INTALIGN(off))));
+												PointerGetDatum(base + INTALIGN(start))));
 		appendStringInfoString(out, s);
 	}
 	else if (JBE_ISBOOL_TRUE(je))
@@ -627,7 +630,7 @@ row_json_jsonb_child(StringInfo out, const JsonbContainer *jc, int nchildren, in
 	else if (JBE_ISNULL(je))
 		row_json_append_literal(out, "null");
 	else
-		row_json_jsonb_container(out, (const JsonbContainer *) (data + INTALIGN(off)));
+		row_json_jsonb_container(out, (const JsonbContainer *) (base + INTALIGN(start)));
 }
 
 /*
@@ -642,7 +645,7 @@ row_json_jsonb_container(StringInfo out, const JsonbContainer *jc)
 {
 	int			n = JsonContainerSize(jc);
 	uint32		off = 0;
-	uint32		end;
+	uint32		valoff = 0;
 	int			i;
 
 	check_stack_depth();
@@ -657,38 +660,26 @@ row_json_jsonb_container(StringInfo out, const JsonbContainer *jc)
 		{
 			if (i > 0)
 				row_json_append_literal(out, ", ");
-			end = off;
-			JBE_ADVANCE_OFFSET(end, jc->children[i]);
-			row_json_jsonb_child(out, jc, n, i, off, end);
-			off = end;
+			row_json_jsonb_child(out, jc, n, i, &off);
 		}
 		if (!scalar)
 			appendStringInfoCharMacro(out, ']');
+		return;
 	}
-	else
-	{
-		/* n keys, then their n values, each run stored back to back */
-		uint32		valoff = 0;
 
-		for (i = 0; i < n; i++)
-			JBE_ADVANCE_OFFSET(valoff, jc->children[i]);
-		appendStringInfoCharMacro(out, '{');
-		for (i = 0; i < n; i++)
-		{
-			if (i > 0)
-				row_json_append_literal(out, ", ");
-			end = off;
-			JBE_ADVANCE_OFFSET(end, jc->children[i]);
-			row_json_jsonb_child(out, jc, 2 * n, i, off, end);
-			off = end;
-			row_json_append_literal(out, ": ");
-			end = valoff;
-			JBE_ADVANCE_OFFSET(end, jc->children[n + i]);
-			row_json_jsonb_child(out, jc, 2 * n, n + i, valoff, end);
-			valoff = end;
-		}
-		appendStringInfoCharMacro(out, '}');
+	/* n keys, then their n values, each run stored back to back */
+	for (i = 0; i < n; i++)
+		JBE_ADVANCE_OFFSET(valoff, jc->children[i]);
+	appendStringInfoCharMacro(out, '{');
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			row_json_append_literal(out, ", ");
+		row_json_jsonb_child(out, jc, 2 * n, i, &off);
+		row_json_append_literal(out, ": ");
+		row_json_jsonb_child(out, jc, 2 * n, n + i, &valoff);
 	}
+	appendStringInfoCharMacro(out, '}');
 }
 
 /*
