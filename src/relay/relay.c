@@ -354,22 +354,22 @@ min_deadline(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+/* The client states that have a deadline list (relay_timer_list). */
+static const ClientState timed_states[] = {CLIENT_HTTP, CLIENT_WEBSOCKET, CLIENT_SSE, CLIENT_CLOSING};
+
 /* Milliseconds until the nearest deadline, or -1 for none. */
 static int
 relay_wait_timeout(Relay *relay)
 {
 	int64_t		next = -1;
 	int64_t		now = loop_clock_ms();
-	DNode	   *lists[4] = {&relay->timers_http, &relay->timers_ws, &relay->timers_sse,
-	&relay->timers_closing};
-	ClientState states[4] = {CLIENT_HTTP, CLIENT_WEBSOCKET, CLIENT_SSE, CLIENT_CLOSING};
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < lengthof(timed_states); i++)
 	{
 		int			timeout;
+		DNode	   *list = relay_timer_list(relay, timed_states[i], &timeout);
 
-		relay_timer_list(relay, states[i], &timeout);
-		next = min_deadline(next, relay_list_deadline(relay, lists[i], timeout));
+		next = min_deadline(next, relay_list_deadline(relay, list, timeout));
 	}
 	for (int i = 0; i < relay->nlisteners; i++)
 		next = min_deadline(next, listener_next_deadline(relay->listeners[i]));
@@ -387,18 +387,15 @@ static void
 relay_fire_timers(Relay *relay)
 {
 	int64_t		now = relay->loop.now_ms;
-	DNode	   *lists[4] = {&relay->timers_http, &relay->timers_ws, &relay->timers_sse,
-	&relay->timers_closing};
-	ClientState states[4] = {CLIENT_HTTP, CLIENT_WEBSOCKET, CLIENT_SSE, CLIENT_CLOSING};
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < lengthof(timed_states); i++)
 	{
 		int			timeout;
+		DNode	   *list = relay_timer_list(relay, timed_states[i], &timeout);
 
-		relay_timer_list(relay, states[i], &timeout);
-		while (!dlist_empty(lists[i]))
+		while (!dlist_empty(list))
 		{
-			Client	   *c = dlist_container(Client, timer_node, lists[i]->next);
+			Client	   *c = dlist_container(Client, timer_node, list->next);
 
 			if (c->timer_base_ms + timeout > now)
 				break;
@@ -408,7 +405,7 @@ relay_fire_timers(Relay *relay)
 			 * the only entry: remove it only if its deadline is still past
 			 */
 			client_on_timeout(c);
-			if (lists[i]->next == &c->timer_node && c->timer_base_ms + timeout <= now)
+			if (list->next == &c->timer_node && c->timer_base_ms + timeout <= now)
 				dlist_remove(&c->timer_node);
 		}
 	}

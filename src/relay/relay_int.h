@@ -17,6 +17,8 @@
 #include "protocol.h"
 #include "relay.h"
 
+#define lengthof(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
 /* ---- intrusive circular doubly-linked list ---- */
 typedef struct DNode
 {
