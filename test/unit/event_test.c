@@ -1,10 +1,9 @@
 /*
  * event_test.c - trigger notifications become Appwrite events (event.c)
  *
- * The expected event names and channels come from the shared
- * appwrite-events/vectors.json: the path is argv[1], else $VECTORS_JSON,
- * else ../shared/appwrite-events/vectors.json (CI clones shared/ beside the
- * repository and runs the tests from the repository root).
+ * The expected event names and channels come from Appwrite's vectors in
+ * test/vectors/appwrite-events.json: the path is argv[1], else $VECTORS_JSON,
+ * else that file (the tests run from the repository root).
  */
 #include "unit.h"
 #include "buf.h"
@@ -15,7 +14,7 @@
 
 #include <json.h>
 
-#define DEFAULT_VECTORS "../shared/appwrite-events/vectors.json"
+#define DEFAULT_VECTORS "test/vectors/appwrite-events.json"
 
 static RelayEvent *
 parse_ok(const char *text)
