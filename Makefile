@@ -9,10 +9,11 @@
 EXTENSION = pg_realtime
 MODULE_big = pg_realtime
 
-# src/*.c is the backend side (triggers, worker host); src/relay/*.c is the
-# relay, which never includes postgres.h so that it also links into the
-# standalone executable.
-EXT_SRCS = $(filter-out src/relay_main.c,$(wildcard src/*.c))
+# src/trigger/ is the trigger side, src/relay/ the relay, which never
+# includes postgres.h so that it also links into the standalone executable,
+# and src/host/ the relay's two hosts: the background worker (in the module)
+# and pg_realtime_relay.
+EXT_SRCS = src/pg_realtime.c $(wildcard src/trigger/*.c) src/host/worker.c
 RELAY_SRCS = $(wildcard src/relay/*.c)
 RELAY_OBJS = $(RELAY_SRCS:.c=.o)
 OBJS = $(EXT_SRCS:.c=.o) $(RELAY_OBJS)
@@ -33,20 +34,20 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 WARNINGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 PG_CFLAGS = $(WARNINGS) $(EXTRA_CFLAGS)
 PG_CPPFLAGS = -I$(libpq_srcdir) -Isrc -Isrc/relay $(JSONC_CFLAGS)
-SHLIB_LINK = $(libpq) $(JSONC_LIBS)
-EXTRA_CLEAN = pg_realtime_relay src/relay_main.o test/unit/*_test test/unit/*.o test/fuzz/*_fuzz
+SHLIB_LINK = $(libpq) $(JSONC_LIBS) -lcrypto
+EXTRA_CLEAN = pg_realtime_relay src/host/relay_main.o test/unit/*_test test/unit/*.o test/fuzz/*_fuzz
 
 include $(PGXS)
 
 # PGXS does not track header dependencies; every object depends on every
 # header of the project, which is small enough for that to cost nothing
-$(OBJS) src/relay_main.o: $(wildcard src/*.h src/relay/*.h)
+$(OBJS) src/host/relay_main.o: $(wildcard src/*/*.h)
 
 # the standalone relay: same relay objects, a different host
 all: pg_realtime_relay
 
-pg_realtime_relay: src/relay_main.o $(RELAY_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -L$(libdir) -lpq $(JSONC_LIBS) $(EXTRA_LDFLAGS)
+pg_realtime_relay: src/host/relay_main.o $(RELAY_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -L$(libdir) -lpq $(JSONC_LIBS) -lcrypto $(EXTRA_LDFLAGS)
 
 install: install-relay
 install-relay: pg_realtime_relay
@@ -57,7 +58,7 @@ UNIT_SRCS = $(wildcard test/unit/*_test.c)
 UNIT_BINS = $(UNIT_SRCS:.c=)
 
 test/unit/%_test: test/unit/%_test.c test/unit/unit.o $(RELAY_OBJS)
-	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ $^ $(JSONC_LIBS) -L$(libdir) -lpq
+	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ $^ $(JSONC_LIBS) -L$(libdir) -lpq -lcrypto
 
 test/unit/unit.o: test/unit/unit.c test/unit/unit.h
 	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<

@@ -9,8 +9,8 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "trigger.h"
-#include "worker.h"
+#include "trigger/trigger.h"
+#include "host/worker.h"
 
 PG_MODULE_MAGIC;
 

@@ -112,7 +112,7 @@ client_free(Client *c)
 		ch = next;
 	}
 	buf_free(&c->in);
-	buf_free(&c->msg);
+	ws_message_free(&c->msg);
 	proto_session_free(&c->session);
 	c->relay->nclients--;
 	free(c);
@@ -148,10 +148,10 @@ client_read(Client *c)
 			client_process_ws(c);
 			break;
 		case CLIENT_CLOSING:
-			if (c->msg_opcode == 0xFF)	/* not a WebSocket: discard */
-				buf_reset(&c->in);
-			else
+			if (c->websocket)
 				client_process_ws(c);
+			else
+				buf_reset(&c->in);	/* an HTTP response or SSE end: discard */
 			break;
 		case CLIENT_SSE:
 			buf_reset(&c->in);	/* an SSE client has nothing to say */
@@ -339,7 +339,6 @@ client_respond(Client *c, int status, const char *reason, const char *content_ty
 	buf_free(&b);
 	if (c->state == CLIENT_DEAD)
 		return;
-	c->msg_opcode = 0xFF;		/* marks "not a WebSocket" while closing */
 	c->close_after_flush = true;
 	c->state = CLIENT_CLOSING;
 	relay_client_state_changed(c->relay, c);
@@ -428,6 +427,7 @@ client_upgrade_websocket(Client *c, const HttpRequest *req)
 	if (c->state == CLIENT_DEAD)
 		return;
 	c->state = CLIENT_WEBSOCKET;
+	c->websocket = true;
 	relay_client_state_changed(c->relay, c);
 
 	if (!origin_ok)
@@ -579,10 +579,9 @@ client_fail_ws(Client *c, uint16_t code, const char *why)
 	buf_reset(&c->in);
 }
 
-/* A whole message; validated says its UTF-8 was checked fragment by fragment. */
+/* A whole, UTF-8-checked message. */
 static void
-client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t len,
-					  bool validated)
+client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t len)
 {
 	if (opcode == WS_OP_BINARY)
 	{
@@ -591,11 +590,6 @@ client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t 
 		proto_error_json(&err, 1003, "Binary messages are not supported; send JSON text");
 		client_send_json(c, err.data, err.len);
 		buf_free(&err);
-		return;
-	}
-	if (!validated && !utf8_valid(p, len))
-	{
-		client_fail_ws(c, WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
 		return;
 	}
 	if (proto_handle_message(&c->session, (const char *) p, len, client_send_json, c)
@@ -643,6 +637,9 @@ client_process_ws(Client *c)
 	{
 		WsFrame		f;
 		WsParseResult r;
+		uint8_t		opcode;
+		const unsigned char *payload;
+		size_t		len;
 
 		r = ws_parse_frame((unsigned char *) c->in.data + off, c->in.len - off, max, true, &f);
 		if (r == WS_PARSE_INCOMPLETE)
@@ -667,50 +664,25 @@ client_process_ws(Client *c)
 		}
 		if (c->state != CLIENT_WEBSOCKET)
 			continue;			/* closing: data is discarded */
-		if ((f.opcode == WS_OP_CONT) != (c->msg_opcode != 0))
+		switch (ws_message_add(&c->msg, &f, max, &opcode, &payload, &len))
 		{
-			client_fail_ws(c, WS_CLOSE_PROTOCOL_ERROR,
-						   f.opcode == WS_OP_CONT ? "continuation without a message"
-						   : "new message inside a fragmented one");
-			return;
-		}
-		if (f.fin && f.opcode != WS_OP_CONT)
-		{
-			client_handle_message(c, f.opcode, f.payload, (size_t) f.payload_len, false);
-			continue;
-		}
-		if (f.opcode != WS_OP_CONT)
-		{
-			c->msg_opcode = f.opcode;
-			c->msg_utf8 = UTF8_ACCEPT;
-		}
-		if (c->msg.len + f.payload_len > max)
-		{
-			client_fail_ws(c, WS_CLOSE_TOO_BIG, "message larger than the limit");
-			return;
-		}
-		/* fail fast: bad text is refused at the fragment that breaks it */
-		if (c->msg_opcode == WS_OP_TEXT &&
-			(c->msg_utf8 = utf8_validate_step(c->msg_utf8, f.payload, (size_t) f.payload_len))
-			== UTF8_REJECT)
-		{
-			client_fail_ws(c, WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
-			return;
-		}
-		buf_append(&c->msg, f.payload, (size_t) f.payload_len);
-		if (f.fin)
-		{
-			uint8_t		op = c->msg_opcode;
-			bool		complete = (op != WS_OP_TEXT || c->msg_utf8 == UTF8_ACCEPT);
-
-			c->msg_opcode = 0;
-			if (!complete)
-			{
+			case WS_MESSAGE_PARTIAL:
+				break;
+			case WS_MESSAGE_COMPLETE:
+				client_handle_message(c, opcode, payload, len);
+				ws_message_free(&c->msg);
+				break;
+			case WS_MESSAGE_PROTOCOL_ERROR:
+				client_fail_ws(c, WS_CLOSE_PROTOCOL_ERROR,
+							   f.opcode == WS_OP_CONT ? "continuation without a message"
+							   : "new message inside a fragmented one");
+				return;
+			case WS_MESSAGE_INVALID_UTF8:
 				client_fail_ws(c, WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
 				return;
-			}
-			client_handle_message(c, op, (unsigned char *) c->msg.data, c->msg.len, true);
-			buf_free(&c->msg);
+			case WS_MESSAGE_TOO_BIG:
+				client_fail_ws(c, WS_CLOSE_TOO_BIG, "message larger than the limit");
+				return;
 		}
 	}
 	if (c->state != CLIENT_DEAD)
@@ -788,7 +760,6 @@ client_shutdown(Client *c)
 			client_start_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 			break;
 		case CLIENT_SSE:
-			c->msg_opcode = 0xFF;
 			c->close_after_flush = true;
 			c->state = CLIENT_CLOSING;
 			relay_client_state_changed(c->relay, c);

@@ -16,6 +16,7 @@
 #include "event.h"
 #include "protocol.h"
 #include "relay.h"
+#include "ws.h"
 
 #define lengthof(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
@@ -115,15 +116,13 @@ typedef struct Client
 	DNode		pending_node;	/* in relay->pending_write */
 	DNode		dead_node;		/* in relay->dead */
 	Buf			in;				/* unparsed input; freed when empty */
-	Buf			msg;			/* fragmented message being assembled */
-	uint8_t		msg_opcode;		/* WS_OP_TEXT/BINARY while assembling */
-	uint32_t	msg_utf8;		/* UTF-8 validator state of a text message */
+	WsMessage	msg;			/* fragmented message being assembled */
 	OutChunk   *out_head;
 	OutChunk   *out_tail;
 	size_t		out_bytes;		/* unsent bytes queued, shared bodies included */
 	bool		close_after_flush;
 	bool		got_close;		/* peer sent its close frame */
-	bool		is_sse;			/* answered as an event stream */
+	bool		websocket;		/* upgraded: input is frames, even while closing */
 	int8_t		counted_as;		/* 0, or the state it is counted under */
 	ProtoSession session;
 	char		peer[56];		/* "addr:port" for log lines */

@@ -3,9 +3,11 @@
  * encoding, close payloads, and reassembly of fragmented messages
  */
 #include "ws.h"
-#include "sha1.h"
 
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 /* RFC 6455 1.3: the GUID appended to Sec-WebSocket-Key */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -17,14 +19,16 @@ static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 void
 ws_accept_key(const char *key, size_t keylen, char out[WS_ACCEPT_LEN + 1])
 {
-	Sha1Ctx		ctx;
-	uint8_t		digest[SHA1_DIGEST_LEN];
+	unsigned char input[128];
+	unsigned char digest[SHA_DIGEST_LENGTH];
 
-	sha1_init(&ctx);
-	sha1_update(&ctx, key, keylen);
-	sha1_update(&ctx, ws_guid, sizeof(ws_guid) - 1);
-	sha1_final(&ctx, digest);
-	base64_encode(digest, sizeof(digest), out);
+	/* a valid key is 24 bytes; a longer one cannot match anything anyway */
+	if (keylen > sizeof(input) - (sizeof(ws_guid) - 1))
+		keylen = sizeof(input) - (sizeof(ws_guid) - 1);
+	memcpy(input, key, keylen);
+	memcpy(input + keylen, ws_guid, sizeof(ws_guid) - 1);
+	SHA1(input, keylen + sizeof(ws_guid) - 1, digest);
+	EVP_EncodeBlock((unsigned char *) out, digest, SHA_DIGEST_LENGTH);
 }
 
 /* True for the opcodes RFC 6455 5.2 defines; the rest are reserved. */
@@ -222,42 +226,59 @@ ws_parse_close_payload(const unsigned char *p, size_t len, uint16_t *code)
 
 /* Add one data frame to the message being reassembled; see ws.h. */
 WsMessageResult
-ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len)
+ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len,
+			   uint8_t *opcode, const unsigned char **payload, size_t *len)
 {
+	uint32_t	utf8 = UTF8_ACCEPT;
+	uint8_t		op;
+
 	if (frame->opcode == WS_OP_CONT)
 	{
-		if (!msg->in_progress)
+		if (msg->opcode == 0)
 			return WS_MESSAGE_PROTOCOL_ERROR;
+		op = msg->opcode;
+		utf8 = msg->utf8_state;
 	}
 	else if (frame->opcode == WS_OP_TEXT || frame->opcode == WS_OP_BINARY)
 	{
-		if (msg->in_progress)
+		if (msg->opcode != 0)
 			return WS_MESSAGE_PROTOCOL_ERROR;
-		/* a new message: forget the previous one */
-		buf_reset(&msg->data);
-		msg->opcode = frame->opcode;
-		msg->utf8_state = UTF8_ACCEPT;
-		msg->in_progress = true;
+		op = frame->opcode;
+		buf_reset(&msg->data);	/* what a previous message left */
 	}
 	else
 		return WS_MESSAGE_PROTOCOL_ERROR;
 
 	if (frame->payload_len > max_len || msg->data.len > max_len - (size_t) frame->payload_len)
 		return WS_MESSAGE_TOO_BIG;
-	if (msg->opcode == WS_OP_TEXT)
+	if (op == WS_OP_TEXT)
 	{
-		msg->utf8_state = utf8_validate_step(msg->utf8_state, frame->payload,
-											 (size_t) frame->payload_len);
-		if (msg->utf8_state == UTF8_REJECT)
+		utf8 = utf8_validate_step(utf8, frame->payload, (size_t) frame->payload_len);
+		if (utf8 == UTF8_REJECT)
 			return WS_MESSAGE_INVALID_UTF8;
 		/* a message may not end inside a character */
-		if (frame->fin && msg->utf8_state != UTF8_ACCEPT)
+		if (frame->fin && utf8 != UTF8_ACCEPT)
 			return WS_MESSAGE_INVALID_UTF8;
+	}
+	if (frame->fin && frame->opcode != WS_OP_CONT)
+	{
+		/* unfragmented: the frame is the message */
+		*opcode = op;
+		*payload = frame->payload;
+		*len = (size_t) frame->payload_len;
+		return WS_MESSAGE_COMPLETE;
 	}
 	buf_append(&msg->data, frame->payload, (size_t) frame->payload_len);
 	if (!frame->fin)
+	{
+		msg->opcode = op;
+		msg->utf8_state = utf8;
 		return WS_MESSAGE_PARTIAL;
-	msg->in_progress = false;
+	}
+	msg->opcode = 0;
+	*opcode = op;
+	*payload = (const unsigned char *) (msg->data.data ? msg->data.data : "");
+	*len = msg->data.len;
 	return WS_MESSAGE_COMPLETE;
 }
 
@@ -266,6 +287,6 @@ void
 ws_message_free(WsMessage *msg)
 {
 	buf_free(&msg->data);
-	msg->in_progress = false;
+	msg->opcode = 0;
 	msg->utf8_state = UTF8_ACCEPT;
 }

@@ -96,22 +96,24 @@ extern bool ws_close_code_valid(uint16_t code);
  * continuation) that ws_parse_frame returned, in order; control frames go
  * elsewhere, and may arrive between fragments.  Text is UTF-8-checked per
  * fragment so an invalid message fails at the first bad byte (RFC 6455 8.1).
+ * An unfragmented message is handed back in place, without a copy; only
+ * fragments are gathered in data.
  */
 typedef struct WsMessage
 {
-	bool		in_progress;	/* a fragmented message awaits continuations */
-	uint8_t		opcode;			/* WS_OP_TEXT or WS_OP_BINARY */
+	uint8_t		opcode;			/* of the fragmented message being assembled;
+								 * 0 when none is */
 	uint32_t	utf8_state;		/* validation state across fragments */
-	Buf			data;			/* the payload so far */
+	Buf			data;			/* the fragments so far */
 } WsMessage;
 
-#define WS_MESSAGE_INIT {false, 0, UTF8_ACCEPT, BUF_INIT}
+#define WS_MESSAGE_INIT {0, UTF8_ACCEPT, BUF_INIT}
 
 typedef enum WsMessageResult
 {
 	WS_MESSAGE_PARTIAL,			/* fragment stored, more to come */
-	WS_MESSAGE_COMPLETE,		/* opcode and data hold a whole message, valid
-								 * until the next ws_message_add */
+	WS_MESSAGE_COMPLETE,		/* *opcode, *payload, *len hold a whole
+								 * message */
 	WS_MESSAGE_PROTOCOL_ERROR,	/* continuation with nothing to continue, new
 								 * message inside a fragmented one, or a
 								 * control frame: close 1002 */
@@ -119,7 +121,15 @@ typedef enum WsMessageResult
 	WS_MESSAGE_TOO_BIG			/* message over max_len: close 1009 */
 } WsMessageResult;
 
-extern WsMessageResult ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len);
+/*
+ * Add one data frame.  On WS_MESSAGE_COMPLETE the message is the frame's own
+ * payload (unfragmented) or msg->data; either stays valid until the frame's
+ * input is consumed or ws_message_free() is called, which the caller does
+ * once the message is handled so that no buffer outlives it.
+ */
+extern WsMessageResult ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len,
+									  uint8_t *opcode, const unsigned char **payload,
+									  size_t *len);
 extern void ws_message_free(WsMessage *msg);
 
 #endif

@@ -25,7 +25,7 @@ cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 srcs="$root/src/relay/http.c $root/src/relay/ws.c $root/src/relay/utf8.c
-      $root/src/relay/sha1.c $root/src/relay/buf.c $tmp/log_stub.c"
+      $root/src/relay/buf.c $tmp/log_stub.c -lcrypto"
 
 # relay_log for the fuzz binaries (buf.c calls it on out-of-memory)
 cat > "$tmp/log_stub.c" <<'C'

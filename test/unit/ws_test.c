@@ -106,6 +106,11 @@ close_bad(uint16_t code)
 	return !ws_parse_close_payload(p, 2, &got);
 }
 
+/* What the reassembler returned last. */
+static uint8_t got_op;
+static const unsigned char *got_payload;
+static size_t got_len;
+
 /* Feed one unmasked frame to the reassembler. */
 static WsMessageResult
 add(WsMessage *m, bool fin, uint8_t opcode, const char *payload, size_t len, size_t max)
@@ -117,7 +122,7 @@ add(WsMessage *m, bool fin, uint8_t opcode, const char *payload, size_t len, siz
 	f.opcode = opcode;
 	f.payload = (unsigned char *) payload;
 	f.payload_len = len;
-	return ws_message_add(m, &f, max);
+	return ws_message_add(m, &f, max, &got_op, &got_payload, &got_len);
 }
 
 /*
@@ -161,8 +166,8 @@ stream_bytewise(void)
 				return "bad close";
 			sprintf(result + strlen(result), "|close %u", code);
 		}
-		else if (ws_message_add(&m, &f, 64000) == WS_MESSAGE_COMPLETE)
-			sprintf(result + strlen(result), "|%s", m.data.data);
+		else if (ws_message_add(&m, &f, 64000, &got_op, &got_payload, &got_len) == WS_MESSAGE_COMPLETE)
+			sprintf(result + strlen(result), "|%.*s", (int) got_len, (const char *) got_payload);
 		/* consume the frame */
 		have -= f.header_len + (size_t) f.payload_len;
 		memmove(in, in + f.header_len + f.payload_len, have);
@@ -373,10 +378,10 @@ main(void)
 	/* reassembly: RFC 6455 5.7 "Hel" + "lo", a ping may come in between */
 	CHECK(add(&m, false, WS_OP_TEXT, "Hel", 3, 64000) == WS_MESSAGE_PARTIAL);
 	CHECK(add(&m, true, WS_OP_CONT, "lo", 2, 64000) == WS_MESSAGE_COMPLETE);
-	CHECK(m.opcode == WS_OP_TEXT && m.data.len == 5 && memcmp(m.data.data, "Hello", 5) == 0);
+	CHECK(got_op == WS_OP_TEXT && got_len == 5 && memcmp(got_payload, "Hello", 5) == 0);
 	/* the next message starts afresh */
 	CHECK(add(&m, true, WS_OP_BINARY, "\xff", 1, 64000) == WS_MESSAGE_COMPLETE);
-	CHECK(m.opcode == WS_OP_BINARY && m.data.len == 1);
+	CHECK(got_op == WS_OP_BINARY && got_len == 1);
 	/* continuation with nothing to continue (Autobahn 5.9) */
 	CHECK(add(&m, true, WS_OP_CONT, "x", 1, 64000) == WS_MESSAGE_PROTOCOL_ERROR);
 	ws_message_free(&m);
@@ -389,11 +394,11 @@ main(void)
 	/* empty fragments (Autobahn 5.x, 6.1) */
 	CHECK(add(&m, false, WS_OP_TEXT, "", 0, 64000) == WS_MESSAGE_PARTIAL);
 	CHECK(add(&m, false, WS_OP_CONT, "", 0, 64000) == WS_MESSAGE_PARTIAL);
-	CHECK(add(&m, true, WS_OP_CONT, "", 0, 64000) == WS_MESSAGE_COMPLETE && m.data.len == 0);
+	CHECK(add(&m, true, WS_OP_CONT, "", 0, 64000) == WS_MESSAGE_COMPLETE && got_len == 0);
 	/* a character split across fragments (Autobahn 6.2, 6.4) */
 	CHECK(add(&m, false, WS_OP_TEXT, "\xce\xba\xe1", 3, 64000) == WS_MESSAGE_PARTIAL);
 	CHECK(add(&m, false, WS_OP_CONT, "\xbd", 1, 64000) == WS_MESSAGE_PARTIAL);
-	CHECK(add(&m, true, WS_OP_CONT, "\xb9", 1, 64000) == WS_MESSAGE_COMPLETE && m.data.len == 5);
+	CHECK(add(&m, true, WS_OP_CONT, "\xb9", 1, 64000) == WS_MESSAGE_COMPLETE && got_len == 5);
 	/* invalid UTF-8 fails at its fragment, before the message ends (6.4.x) */
 	CHECK(add(&m, false, WS_OP_TEXT, "\xce\xba\xf4\x90", 4, 64000) == WS_MESSAGE_INVALID_UTF8);
 	ws_message_free(&m);
