@@ -148,50 +148,6 @@ expand_channels(const char *db, const char *col, const char *doc, const char *ac
 	buf_free(&b);
 }
 
-typedef struct StrListSink
-{
-	char	  **out;
-	int			n;
-} StrListSink;
-
-static void
-strlist_sink(void *arg, const char *s, size_t len)
-{
-	StrListSink *l = arg;
-
-	l->out[l->n++] = relay_strndup(s, len);
-}
-
-typedef void (*Expander) (const char *db, const char *col, const char *doc, const char *action,
-						  NameSink sink, void *arg);
-
-/* Run an expander into out[], one malloc'd string each; returns the count. */
-static int
-expand_to_list(Expander expand, const char *db, const char *col, const char *doc,
-			   const char *action, char **out)
-{
-	StrListSink l = {out, 0};
-
-	expand(db, col, doc, action, strlist_sink, &l);
-	return l.n;
-}
-
-/* The 42 names in vectors.json order; each out[i] is malloc'd. */
-int
-event_expand_names(const char *db, const char *col, const char *doc, const char *action,
-				   char **out)
-{
-	return expand_to_list(expand_names, db, col, doc, action, out);
-}
-
-/* The 16 channels in order; each out[i] is malloc'd. */
-int
-event_expand_channels(const char *db, const char *col, const char *doc, const char *action,
-					  char **out)
-{
-	return expand_to_list(expand_channels, db, col, doc, action, out);
-}
-
 /* FNV-1a, 32 bits: cheap and spreads the similar channel names well. */
 uint32_t
 event_channel_hash(const char *s, size_t len)

@@ -81,14 +81,6 @@ extern EventNotifyKind event_parse_notify(const char *text, size_t len, const ch
 extern void event_retain(RelayEvent *ev);
 extern void event_release(RelayEvent *ev);
 
-/* The 42 names of PROTOCOL.md section 4, in vectors.json order (legacy). */
-extern int	event_expand_names(const char *db, const char *col, const char *doc,
-							   const char *action, char **out /* [EVENT_NAME_COUNT] */ );
-
-/* The 16 channels of PROTOCOL.md section 5, in order. */
-extern int	event_expand_channels(const char *db, const char *col, const char *doc,
-								  const char *action, char **out /* [EVENT_CHANNEL_COUNT] */ );
-
 /* Hash used to compare subscription channels with event channels quickly. */
 extern uint32_t event_channel_hash(const char *s, size_t len);
 

@@ -359,18 +359,9 @@ value_compare(struct json_object *v, const QueryValue *qv, int *cmp)
 	return false;
 }
 
-/* Find q's attribute in the event's field table, or else in the payload. */
+/* Match one query against the event's payload, through its field table. */
 static bool
-lookup(const Query *q, const RelayEvent *ev, struct json_object *payload, struct json_object **v)
-{
-	if (ev)
-		return event_field(ev, q->attribute, q->attr_len, q->attr_hash, v);
-	return payload != NULL && json_object_object_get_ex(payload, q->attribute, v);
-}
-
-/* Match one query; the attribute comes from ev if given, else from payload. */
-static bool
-match(const Query *q, const RelayEvent *ev, struct json_object *payload)
+match(const Query *q, const RelayEvent *ev)
 {
 	struct json_object *v;
 	int			cmp;
@@ -382,14 +373,14 @@ match(const Query *q, const RelayEvent *ev, struct json_object *payload)
 		case QUERY_AND:
 			for (uint32_t i = 0; i < q->n; i++)
 			{
-				if (!match(&q->sub[i], ev, payload))
+				if (!match(&q->sub[i], ev))
 					return false;
 			}
 			return true;
 		case QUERY_OR:
 			for (uint32_t i = 0; i < q->n; i++)
 			{
-				if (match(&q->sub[i], ev, payload))
+				if (match(&q->sub[i], ev))
 					return true;
 			}
 			return false;
@@ -398,7 +389,7 @@ match(const Query *q, const RelayEvent *ev, struct json_object *payload)
 	}
 
 	/* a missing attribute never matches; a present null is v == NULL */
-	if (!lookup(q, ev, payload, &v))
+	if (!event_field(ev, q->attribute, q->attr_len, q->attr_hash, &v))
 		return false;
 
 	switch (q->method)
@@ -454,18 +445,11 @@ match(const Query *q, const RelayEvent *ev, struct json_object *payload)
 	return false;
 }
 
-/* Match against a payload object; no allocation. */
-bool
-query_match(const Query *q, struct json_object *payload)
-{
-	return match(q, NULL, payload);
-}
-
 /* Match against an event's payload by its field table; no allocation. */
 bool
 query_match_event(const Query *q, const RelayEvent *ev)
 {
-	return match(q, ev, NULL);
+	return match(q, ev);
 }
 
 /* Bytes the nested parts of q need when packed; see query.h. */

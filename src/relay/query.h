@@ -74,13 +74,11 @@ extern bool query_compile(const char *text, size_t len, Query *out, struct Buf *
 extern void query_free(Query *q);
 
 /*
- * Does the payload (a JSON object) satisfy q?  Type-strict: numbers match
- * numbers (5 and 5.0 are equal), strings match strings; an attribute that
- * is missing from the payload never matches.
+ * Does the event's payload satisfy q?  Type-strict: numbers match numbers
+ * (5 and 5.0 are equal), strings match strings; an attribute that is
+ * missing from the payload never matches.  Looks attributes up through the
+ * event's field table: no JSON parsing, no allocation (the hot path).
  */
-extern bool query_match(const Query *q, struct json_object *payload);
-
-/* The same against an event's payload, through its field table (the hot path). */
 struct RelayEvent;
 extern bool query_match_event(const Query *q, const struct RelayEvent *ev);
 
