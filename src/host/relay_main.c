@@ -9,6 +9,7 @@
 #include "relay/buf.h"
 #include "relay/log.h"
 #include "relay/relay.h"
+#include "relay/settings.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 #define RELAY_VERSION "0.1.0"
 
 static Relay *volatile main_relay = NULL;
+static volatile sig_atomic_t main_shutdown_pending = 0;
 static int	main_verbose = 0;
 
 void
@@ -43,6 +45,18 @@ relay_log(RelayLogLevel level, const char *fmt,...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (level == RLOG_ERROR)
+		exit(1);
+}
+
+/* The flag spelling of a setting's name: '_' becomes '-'. */
+static void
+flag_name(const RelaySetting *s, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s", s->name);
+	for (char *p = out; *p; p++)
+		if (*p == '_')
+			*p = '-';
 }
 
 static void
@@ -52,55 +66,38 @@ usage(FILE *out)
 			"pg_realtime_relay relays pg_realtime events to WebSocket and SSE clients.\n\n"
 			"Usage:\n  pg_realtime_relay [OPTION]... CONNINFO...\n\n"
 			"Each CONNINFO is a libpq connection string or URI of a database to LISTEN in.\n\n"
-			"Options (defaults in brackets; the worker's GUC of the same name is pg_realtime.NAME):\n"
-			"  -l, --listen-addresses=LIST   addresses to listen on, * for all [localhost]\n"
-			"  -p, --port=PORT               TCP port [8787]\n"
-			"      --channel=NAME            NOTIFY channel [pg_realtime]\n"
-			"      --project=ID              project id clients must name; empty accepts any []\n"
-			"      --allowed-origins=LIST    browser origins allowed; empty allows any []\n"
-			"      --max-connections=N       client connections [10000]\n"
-			"      --max-client-output=KB    queued output per client before cut-off [1024]\n"
-			"      --max-message-size=BYTES  inbound WebSocket message [64000]\n"
-			"      --max-subscriptions=N     subscriptions per connection [100]\n"
-			"      --idle-timeout=MS         close WebSockets silent this long [60000]\n"
-			"      --handshake-timeout=MS    time to send the request head [10000]\n"
-			"      --sse-keepalive=MS        SSE keepalive comment after quiet [15000]\n"
-			"      --reconnect-max-delay=MS  database reconnect backoff cap [10000]\n"
-			"      --purge-interval=MS       purge realtime.large_events this often; 0 never [0]\n"
-			"      --large-event-retention=S age of large events to purge, seconds [3600]\n"
-			"      --replay-events=N         events kept for SSE Last-Event-ID [1024]\n"
-			"  -v, --verbose                 log debug messages\n"
-			"  -V, --version                 print the version and exit\n"
-			"  -h, --help                    show this help and exit\n");
+			"Options (defaults in brackets; the worker's GUC of the same name is pg_realtime.NAME;\n"
+			"values take the GUC's units, e.g. 500ms, 10s, 64kB):\n");
+	for (int i = 0; i < relay_nsettings; i++)
+	{
+		const RelaySetting *s = &relay_settings[i];
+		char		name[64];
+		char		left[96];
+		Buf			def = BUF_INIT;
+		RelayConfig defaults;
+
+		flag_name(s, name, sizeof(name));
+		if (s->short_flag)
+			snprintf(left, sizeof(left), "  -%c, --%s=%s", s->short_flag, name, s->metavar);
+		else
+			snprintf(left, sizeof(left), "      --%s=%s", name, s->metavar);
+		relay_config_defaults(&defaults);
+		relay_setting_format(s, &defaults, &def);
+		relay_config_free(&defaults);
+		fprintf(out, "%-34s %s [%s]\n", left, s->description, def.data ? def.data : "");
+		buf_free(&def);
+	}
+	fprintf(out,
+			"  -v, --verbose                    log debug messages\n"
+			"  -V, --version                    print the version and exit\n"
+			"  -h, --help                       show this help and exit\n");
 }
 
 static void
 on_term(int sig)
 {
+	main_shutdown_pending = 1;
 	relay_signal_shutdown(main_relay);
-}
-
-static bool
-parse_int(const char *name, const char *s, int min, int max, int *out)
-{
-	char	   *end;
-	long		v = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end != '\0' || v < min || v > max)
-	{
-		fprintf(stderr, "pg_realtime_relay: invalid value \"%s\" for --%s (allowed %d..%d)\n",
-				s, name, min, max);
-		return false;
-	}
-	*out = (int) v;
-	return true;
-}
-
-static void
-set_string(char **field, const char *value)
-{
-	free(*field);
-	*field = relay_strdup(value);
 }
 
 int
@@ -108,93 +105,67 @@ main(int argc, char **argv)
 {
 	enum
 	{
-		OPT_CHANNEL = 1000, OPT_PROJECT, OPT_ORIGINS, OPT_MAXCONN, OPT_MAXOUT, OPT_MAXMSG,
-		OPT_MAXSUBS, OPT_IDLE, OPT_HANDSHAKE, OPT_KEEPALIVE, OPT_RECONNECT, OPT_PURGE,
-		OPT_RETENTION, OPT_REPLAY
+		OPT_SETTING = 1000		/* + index into relay_settings */
 	};
-	static const struct option options[] = {
-		{"listen-addresses", required_argument, NULL, 'l'},
-		{"port", required_argument, NULL, 'p'},
-		{"channel", required_argument, NULL, OPT_CHANNEL},
-		{"project", required_argument, NULL, OPT_PROJECT},
-		{"allowed-origins", required_argument, NULL, OPT_ORIGINS},
-		{"max-connections", required_argument, NULL, OPT_MAXCONN},
-		{"max-client-output", required_argument, NULL, OPT_MAXOUT},
-		{"max-message-size", required_argument, NULL, OPT_MAXMSG},
-		{"max-subscriptions", required_argument, NULL, OPT_MAXSUBS},
-		{"idle-timeout", required_argument, NULL, OPT_IDLE},
-		{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
-		{"sse-keepalive", required_argument, NULL, OPT_KEEPALIVE},
-		{"reconnect-max-delay", required_argument, NULL, OPT_RECONNECT},
-		{"purge-interval", required_argument, NULL, OPT_PURGE},
-		{"large-event-retention", required_argument, NULL, OPT_RETENTION},
-		{"replay-events", required_argument, NULL, OPT_REPLAY},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
+	struct option *options = relay_calloc(relay_nsettings + 4, sizeof(struct option));
+	char		shortopts[64] = "vVh";
+	char	  (*names)[64] = relay_calloc(relay_nsettings, sizeof(*names));
 	RelayConfig config;
 	Relay	   *relay;
 	int			opt;
-	int			retention = 3600;
 	int			rc;
 	bool		ok = true;
-	char		retention_text[32];
+	Buf			err = BUF_INIT;
+
+	for (int i = 0; i < relay_nsettings; i++)
+	{
+		const RelaySetting *s = &relay_settings[i];
+
+		flag_name(s, names[i], sizeof(names[i]));
+		options[i].name = names[i];
+		options[i].has_arg = required_argument;
+		options[i].val = s->short_flag ? s->short_flag : OPT_SETTING + i;
+		if (s->short_flag)
+		{
+			size_t		n = strlen(shortopts);
+
+			shortopts[n] = s->short_flag;
+			shortopts[n + 1] = ':';
+			shortopts[n + 2] = '\0';
+		}
+	}
+	options[relay_nsettings] = (struct option) {"verbose", no_argument, NULL, 'v'};
+	options[relay_nsettings + 1] = (struct option) {"version", no_argument, NULL, 'V'};
+	options[relay_nsettings + 2] = (struct option) {"help", no_argument, NULL, 'h'};
+
+	/* a SIGTERM from now on is remembered even before the relay exists */
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGHUP, SIG_IGN);	/* no configuration file to re-read */
+	signal(SIGPIPE, SIG_IGN);
 
 	relay_config_defaults(&config);
-	while ((opt = getopt_long(argc, argv, "l:p:vVh", options, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, shortopts, options, NULL)) != -1)
 	{
+		const RelaySetting *s = NULL;
+
+		if (opt >= OPT_SETTING && opt < OPT_SETTING + relay_nsettings)
+			s = &relay_settings[opt - OPT_SETTING];
+		for (int i = 0; s == NULL && i < relay_nsettings; i++)
+			if (relay_settings[i].short_flag && relay_settings[i].short_flag == opt)
+				s = &relay_settings[i];
+		if (s)
+		{
+			buf_reset(&err);
+			if (!relay_setting_parse(s, optarg, &config, &err))
+			{
+				fprintf(stderr, "pg_realtime_relay: --%s: %s\n", names[s - relay_settings], err.data);
+				ok = false;
+			}
+			continue;
+		}
 		switch (opt)
 		{
-			case 'l':
-				set_string(&config.listen_addresses, optarg);
-				break;
-			case 'p':
-				ok &= parse_int("port", optarg, 1, 65535, &config.port);
-				break;
-			case OPT_CHANNEL:
-				set_string(&config.channel, optarg);
-				break;
-			case OPT_PROJECT:
-				set_string(&config.project, optarg);
-				break;
-			case OPT_ORIGINS:
-				set_string(&config.allowed_origins, optarg);
-				break;
-			case OPT_MAXCONN:
-				ok &= parse_int("max-connections", optarg, 1, 1000000, &config.max_connections);
-				break;
-			case OPT_MAXOUT:
-				ok &= parse_int("max-client-output", optarg, 16, 1048576, &config.max_client_output_kb);
-				break;
-			case OPT_MAXMSG:
-				ok &= parse_int("max-message-size", optarg, 125, 16777216, &config.max_message_bytes);
-				break;
-			case OPT_MAXSUBS:
-				ok &= parse_int("max-subscriptions", optarg, 1, 100000, &config.max_subscriptions);
-				break;
-			case OPT_IDLE:
-				ok &= parse_int("idle-timeout", optarg, 1000, INT_MAX, &config.idle_timeout_ms);
-				break;
-			case OPT_HANDSHAKE:
-				ok &= parse_int("handshake-timeout", optarg, 100, INT_MAX, &config.handshake_timeout_ms);
-				break;
-			case OPT_KEEPALIVE:
-				ok &= parse_int("sse-keepalive", optarg, 100, INT_MAX, &config.sse_keepalive_ms);
-				break;
-			case OPT_RECONNECT:
-				ok &= parse_int("reconnect-max-delay", optarg, 100, INT_MAX, &config.reconnect_max_ms);
-				break;
-			case OPT_PURGE:
-				ok &= parse_int("purge-interval", optarg, 0, INT_MAX, &config.purge_interval_ms);
-				break;
-			case OPT_RETENTION:
-				ok &= parse_int("large-event-retention", optarg, 1, INT_MAX, &retention);
-				break;
-			case OPT_REPLAY:
-				ok &= parse_int("replay-events", optarg, 0, 1000000, &config.replay_events);
-				break;
 			case 'v':
 				main_verbose = 1;
 				break;
@@ -209,6 +180,9 @@ main(int argc, char **argv)
 				return 2;
 		}
 	}
+	buf_free(&err);
+	free(options);
+	free(names);
 	if (!ok)
 		return 2;
 	if (optind >= argc)
@@ -217,22 +191,18 @@ main(int argc, char **argv)
 				"Try \"pg_realtime_relay --help\" for more information.\n");
 		return 2;
 	}
-	snprintf(retention_text, sizeof(retention_text), "%d seconds", retention);
-	set_string(&config.large_event_retention, retention_text);
 	config.nconninfo = argc - optind;
 	config.conninfo = relay_calloc(config.nconninfo, sizeof(char *));
 	for (int i = 0; i < config.nconninfo; i++)
 		config.conninfo[i] = relay_strdup(argv[optind + i]);
 
-	signal(SIGPIPE, SIG_IGN);
 	relay = relay_create(&config);
 	relay_config_free(&config);
 	if (relay == NULL)
 		return 1;
 	main_relay = relay;
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
-	signal(SIGHUP, SIG_IGN);	/* no configuration file to re-read */
+	if (main_shutdown_pending)
+		relay_signal_shutdown(relay);
 	rc = relay_run(relay);
 	main_relay = NULL;
 	relay_destroy(relay);

@@ -24,34 +24,29 @@
 #include "storage/ipc.h"
 #include "storage/pmsignal.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "relay/log.h"
+#include "relay/buf.h"
 #include "relay/relay.h"
+#include "relay/settings.h"
 #include "worker.h"
 
 PGDLLEXPORT void pg_realtime_worker_main(Datum main_arg);
 
-/* GUC variables */
-static char *worker_listen_addresses = NULL;
-static int	worker_port = 8787;
-static int	worker_replay_events = 1024;
+/*
+ * GUC variables: the relay's settings (settings.c) live in these arrays, by
+ * index into relay_settings; the worker's own are below.
+ */
+static int *worker_int_values;
+static bool *worker_bool_values;
+static char **worker_string_values;
 static char *worker_databases = NULL;
 static char *worker_role = NULL;
 static char *worker_conninfo = NULL;
-static char *worker_project = NULL;
-static char *worker_allowed_origins = NULL;
-static int	worker_max_connections = 10000;
-static int	worker_max_client_output = 1024;
-static int	worker_max_message_size = 64000;
-static int	worker_max_subscriptions = 100;
-static int	worker_idle_timeout = 60000;
-static int	worker_handshake_timeout = 10000;
-static int	worker_sse_keepalive = 15000;
-static int	worker_reconnect_max_delay = 10000;
-static int	worker_purge_interval = 60000;
-static int	worker_large_event_retention = 3600;
 
 static Relay *volatile worker_relay = NULL;
+static volatile sig_atomic_t worker_shutdown_pending = false;
 
 /* relay_log() for the relay code running in this process */
 void
@@ -72,15 +67,93 @@ relay_log(RelayLogLevel level, const char *fmt,...)
 		case RLOG_INFO:
 			elevel = LOG;
 			break;
-		default:
+		case RLOG_WARNING:
 			elevel = WARNING;
+			break;
+		default:
+			/* ends this worker only; the postmaster starts it again */
+			elevel = FATAL;
 			break;
 	}
 	ereport(elevel, (errmsg_internal("pg_realtime: %s", msg)));
 }
 
+static const int worker_guc_units[] = {
+	[RELAY_UNIT_NONE] = 0,
+	[RELAY_UNIT_MS] = GUC_UNIT_MS,
+	[RELAY_UNIT_S] = GUC_UNIT_S,
+	[RELAY_UNIT_KB] = GUC_UNIT_KB,
+	[RELAY_UNIT_BYTE] = GUC_UNIT_BYTE,
+};
+
+/*
+ * Define a GUC for each of the relay's settings from the table in
+ * settings.c: the reloadable ones always, the postmaster ones only while
+ * preloading (as worker_spi does).  Settings the trigger side defines too
+ * (pg_realtime.channel) are left to it.
+ */
 static void
-worker_define_reloadable_gucs(void)
+worker_define_setting_gucs(bool postmaster)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+	if (worker_int_values == NULL)
+	{
+		worker_int_values = palloc0(sizeof(int) * relay_nsettings);
+		worker_bool_values = palloc0(sizeof(bool) * relay_nsettings);
+		worker_string_values = palloc0(sizeof(char *) * relay_nsettings);
+	}
+	for (int i = 0; i < relay_nsettings; i++)
+	{
+		const RelaySetting *s = &relay_settings[i];
+		char	   *name;
+		GucContext context = (s->flags & RELAY_SETTING_RESTART) ? PGC_POSTMASTER : PGC_SIGHUP;
+		int			flags = worker_guc_units[s->unit] |
+			((s->flags & RELAY_SETTING_SECRET) ? GUC_SUPERUSER_ONLY : 0);
+
+		if ((s->flags & RELAY_SETTING_SHARED) || (context == PGC_POSTMASTER) != postmaster)
+			continue;
+		name = psprintf("pg_realtime.%s", s->name);
+		switch (s->type)
+		{
+			case RELAY_SETTING_INT:
+				DefineCustomIntVariable(name, s->description, s->detail, &worker_int_values[i],
+										relay_setting_default(s, true), s->min, s->max,
+										context, flags, NULL, NULL, NULL);
+				break;
+			case RELAY_SETTING_BOOL:
+				DefineCustomBoolVariable(name, s->description, s->detail, &worker_bool_values[i],
+										 s->def != 0, context, flags, NULL, NULL, NULL);
+				break;
+			case RELAY_SETTING_ENUM:
+				{
+					int			n = 0;
+					struct config_enum_entry *options;
+
+					while (s->choices[n])
+						n++;
+					options = palloc0(sizeof(struct config_enum_entry) * (n + 1));
+					for (int k = 0; k < n; k++)
+					{
+						options[k].name = s->choices[k];
+						options[k].val = k;
+					}
+					DefineCustomEnumVariable(name, s->description, s->detail, &worker_int_values[i],
+											 s->def, options, context, flags, NULL, NULL, NULL);
+				}
+				break;
+			case RELAY_SETTING_STRING:
+				DefineCustomStringVariable(name, s->description, s->detail, &worker_string_values[i],
+										   s->str_def, context, flags, NULL, NULL, NULL);
+				break;
+		}
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* The worker's own GUCs: which databases, as whom. */
+static void
+worker_define_host_gucs(void)
 {
 	DefineCustomStringVariable("pg_realtime.databases",
 							   "Databases whose notifications the relay worker listens to.",
@@ -94,71 +167,6 @@ worker_define_reloadable_gucs(void)
 							   "Extra libpq connection options for the relay worker's connections.",
 							   NULL, &worker_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
-	DefineCustomStringVariable("pg_realtime.project",
-							   "Appwrite project id clients must name; empty accepts any.",
-							   NULL, &worker_project, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("pg_realtime.allowed_origins",
-							   "Origins allowed to connect from browsers (comma-separated).",
-							   "Empty allows any origin; requests without Origin are always allowed.",
-							   &worker_allowed_origins, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.max_connections",
-							"Maximum number of client connections of the relay.",
-							NULL, &worker_max_connections, 10000, 1, 1000000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.max_client_output",
-							"Output queued for one client before it is cut off as too slow.",
-							NULL, &worker_max_client_output, 1024, 16, 1048576,
-							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.max_message_size",
-							"Largest inbound WebSocket message in bytes.",
-							NULL, &worker_max_message_size, 64000, 125, 16777216,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.max_subscriptions",
-							"Maximum subscriptions per connection.",
-							NULL, &worker_max_subscriptions, 100, 1, 100000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.idle_timeout",
-							"A WebSocket client silent this long is closed.",
-							"The Appwrite SDK pings every 20 s.",
-							&worker_idle_timeout, 60000, 1000, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.handshake_timeout",
-							"Time a client has to send its whole HTTP request head.",
-							NULL, &worker_handshake_timeout, 10000, 100, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.sse_keepalive",
-							"Quiet time after which an SSE stream gets a keepalive comment.",
-							NULL, &worker_sse_keepalive, 15000, 100, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.reconnect_max_delay",
-							"Longest wait between attempts to reconnect to the database.",
-							NULL, &worker_reconnect_max_delay, 10000, 100, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.purge_interval",
-							"How often the worker deletes old rows of realtime.large_events; 0 never.",
-							NULL, &worker_purge_interval, 60000, 0, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.large_event_retention",
-							"Age after which rows of realtime.large_events are purged.",
-							NULL, &worker_large_event_retention, 3600, 1, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
-}
-
-static void
-worker_define_postmaster_gucs(void)
-{
-	DefineCustomStringVariable("pg_realtime.listen_addresses",
-							   "Addresses the relay worker listens on for WebSocket and SSE clients.",
-							   "Comma-separated host names or addresses; * for all.",
-							   &worker_listen_addresses, "localhost", PGC_POSTMASTER, 0,
-							   NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.port",
-							"TCP port of the relay worker.",
-							NULL, &worker_port, 8787, 1, 65535, PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_realtime.replay_events",
-							"Recent events kept for SSE clients resuming with Last-Event-ID.",
-							NULL, &worker_replay_events, 1024, 0, 1000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
 
 /* Called from _PG_init. */
@@ -167,10 +175,11 @@ worker_init(void)
 {
 	BackgroundWorker worker;
 
-	worker_define_reloadable_gucs();
+	worker_define_host_gucs();
+	worker_define_setting_gucs(false);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-	worker_define_postmaster_gucs();
+	worker_define_setting_gucs(true);
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
@@ -201,37 +210,43 @@ append_conninfo_value(StringInfo s, const char *key, const char *value)
 static void
 worker_fill_config(RelayConfig *config)
 {
-	const char *channel = GetConfigOption("pg_realtime.channel", true, false);
 	char	   *socket_dirs = Unix_socket_directories ? pstrdup(Unix_socket_directories) : pstrdup("");
 	char	   *socket_dir = strtok(socket_dirs, ", ");
 	char	   *dbs = pstrdup(worker_databases ? worker_databases : "");
 	char	   *save = NULL;
-	char		retention[32];
 
 	relay_config_free(config);
 	relay_config_defaults(config);
-	free(config->listen_addresses);
-	config->listen_addresses = strdup(worker_listen_addresses ? worker_listen_addresses : "localhost");
-	config->port = worker_port;
-	free(config->channel);
-	config->channel = strdup(channel && channel[0] ? channel : "pg_realtime");
-	free(config->project);
-	config->project = strdup(worker_project ? worker_project : "");
-	free(config->allowed_origins);
-	config->allowed_origins = strdup(worker_allowed_origins ? worker_allowed_origins : "");
-	config->max_connections = worker_max_connections;
-	config->max_client_output_kb = worker_max_client_output;
-	config->max_message_bytes = worker_max_message_size;
-	config->max_subscriptions = worker_max_subscriptions;
-	config->idle_timeout_ms = worker_idle_timeout;
-	config->handshake_timeout_ms = worker_handshake_timeout;
-	config->sse_keepalive_ms = worker_sse_keepalive;
-	config->reconnect_max_ms = worker_reconnect_max_delay;
-	config->purge_interval_ms = worker_purge_interval;
-	snprintf(retention, sizeof(retention), "%d seconds", worker_large_event_retention);
-	free(config->large_event_retention);
-	config->large_event_retention = strdup(retention);
-	config->replay_events = worker_replay_events;
+	for (int i = 0; i < relay_nsettings; i++)
+	{
+		const RelaySetting *s = &relay_settings[i];
+		void	   *field = relay_setting_field(config, s);
+
+		switch (s->type)
+		{
+			case RELAY_SETTING_INT:
+			case RELAY_SETTING_ENUM:
+				*(int *) field = worker_int_values[i];
+				break;
+			case RELAY_SETTING_BOOL:
+				*(bool *) field = worker_bool_values[i];
+				break;
+			case RELAY_SETTING_STRING:
+				{
+					char		guc[64];
+					const char *value = worker_string_values[i];
+
+					if (s->flags & RELAY_SETTING_SHARED)
+					{
+						snprintf(guc, sizeof(guc), "pg_realtime.%s", s->name);
+						value = GetConfigOption(guc, true, false);
+					}
+					free(*(char **) field);
+					*(char **) field = relay_strdup(value && value[0] ? value : s->str_def);
+				}
+				break;
+		}
+	}
 
 	for (char *db = strtok_r(dbs, ", ", &save); db; db = strtok_r(NULL, ", ", &save))
 	{
@@ -245,17 +260,19 @@ worker_fill_config(RelayConfig *config)
 			append_conninfo_value(&s, "user", worker_role);
 		if (worker_conninfo && worker_conninfo[0])
 			appendStringInfo(&s, " %s", worker_conninfo);
-		config->conninfo = realloc(config->conninfo, sizeof(char *) * (config->nconninfo + 1));
-		config->conninfo[config->nconninfo++] = strdup(s.data);
+		config->conninfo = relay_realloc(config->conninfo, sizeof(char *) * (config->nconninfo + 1));
+		config->conninfo[config->nconninfo++] = relay_strdup(s.data);
 		pfree(s.data);
 	}
 	pfree(dbs);
 	pfree(socket_dirs);
 }
 
+/* SIGTERM: remembered even before the relay exists */
 static void
 worker_sigterm(SIGNAL_ARGS)
 {
+	worker_shutdown_pending = true;
 	relay_signal_shutdown(worker_relay);
 }
 
@@ -298,13 +315,15 @@ pg_realtime_worker_main(Datum main_arg)
 	memset(&config, 0, sizeof(config));
 	worker_fill_config(&config);
 	relay = relay_create(&config);
-	relay_config_free(&config);
 	if (relay == NULL)
 		ereport(ERROR,
 				(errmsg("pg_realtime relay could not listen on \"%s\" port %d",
-						worker_listen_addresses, worker_port),
+						config.listen_addresses, config.port),
 				 errhint("Check pg_realtime.listen_addresses and pg_realtime.port; the worker retries in a second.")));
+	relay_config_free(&config);
 	worker_relay = relay;
+	if (worker_shutdown_pending)
+		relay_signal_shutdown(relay);
 	relay_watch_fd(relay, postmaster_alive_fds[POSTMASTER_FD_WATCH], worker_postmaster_death, NULL);
 	relay_set_reload_callback(relay, worker_reload, NULL);
 

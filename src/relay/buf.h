@@ -33,7 +33,7 @@ extern void buf_reset(Buf *b);
 extern void buf_free(Buf *b);
 extern char *buf_steal(Buf *b, size_t *len);
 
-/* allocation that aborts the process on failure (the worker is restarted) */
+/* allocation whose failure ends the relay through relay_log(RLOG_ERROR) */
 extern void *relay_malloc(size_t size);
 extern void *relay_calloc(size_t n, size_t size);
 extern void *relay_realloc(void *p, size_t size);

@@ -14,6 +14,7 @@
 #include "log.h"
 
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -62,7 +63,7 @@ struct Listener
 	bool		ever_connected;
 	PendingEvent *head;
 	PendingEvent *tail;
-	char	   *purge_retention;	/* purge wanted when idle */
+	int			purge_retention_s;	/* > 0: purge wanted when idle */
 };
 
 static void listener_on_io(Watch *w, uint32_t events);
@@ -148,7 +149,6 @@ listener_destroy(Listener *l)
 		PQfinish(l->conn);
 	free(l->conninfo);
 	free(l->channel);
-	free(l->purge_retention);
 	free(l);
 }
 
@@ -174,10 +174,9 @@ listener_on_timer(Listener *l)
 }
 
 void
-listener_request_purge(Listener *l, const char *retention)
+listener_request_purge(Listener *l, int retention_s)
 {
-	free(l->purge_retention);
-	l->purge_retention = relay_strdup(retention);
+	l->purge_retention_s = retention_s;
 	listener_next_query(l);
 }
 
@@ -318,14 +317,15 @@ listener_next_query(Listener *l)
 								 1, NULL, params, NULL, NULL, 0);
 		l->query = QUERY_FETCH;
 	}
-	else if (l->purge_retention)
+	else if (l->purge_retention_s > 0)
 	{
-		const char *params[1] = {l->purge_retention};
+		char		retention[32];
+		const char *params[1] = {retention};
 
+		snprintf(retention, sizeof(retention), "%d seconds", l->purge_retention_s);
 		sent = PQsendQueryParams(l->conn, "SELECT realtime.purge_large_events($1::interval)",
 								 1, NULL, params, NULL, NULL, 0);
-		free(l->purge_retention);
-		l->purge_retention = NULL;
+		l->purge_retention_s = 0;
 		l->query = QUERY_PURGE;
 	}
 	else

@@ -13,7 +13,10 @@ typedef enum RelayLogLevel
 	RLOG_DEBUG,
 	RLOG_INFO,
 	RLOG_WARNING,
-	RLOG_ERROR					/* worker-wide failure; the host exits */
+	RLOG_ERROR					/* relay-wide failure: relay_log() does not
+								 * return; the worker exits FATAL (the
+								 * postmaster restarts it, not the server),
+								 * the standalone relay exits 1 */
 } RelayLogLevel;
 
 extern void relay_log(RelayLogLevel level, const char *fmt,...) __attribute__((format(printf, 2, 3)));

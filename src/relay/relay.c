@@ -14,6 +14,7 @@
 
 #include "relay_int.h"
 #include "log.h"
+#include "settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,33 +39,34 @@ void
 relay_config_defaults(RelayConfig *config)
 {
 	memset(config, 0, sizeof(*config));
-	config->listen_addresses = relay_strdup("localhost");
-	config->port = 8787;
-	config->channel = relay_strdup("pg_realtime");
-	config->project = relay_strdup("");
-	config->allowed_origins = relay_strdup("");
-	config->max_connections = 10000;
-	config->max_client_output_kb = 1024;
-	config->max_message_bytes = 64000;
+	for (int i = 0; i < relay_nsettings; i++)
+	{
+		const RelaySetting *s = &relay_settings[i];
+		void	   *field = relay_setting_field(config, s);
+
+		switch (s->type)
+		{
+			case RELAY_SETTING_INT:
+			case RELAY_SETTING_ENUM:
+				*(int *) field = s->def;
+				break;
+			case RELAY_SETTING_BOOL:
+				*(bool *) field = s->def != 0;
+				break;
+			case RELAY_SETTING_STRING:
+				*(char **) field = relay_strdup(s->str_def);
+				break;
+		}
+	}
 	config->max_head_bytes = 8192;
-	config->max_subscriptions = 100;
-	config->idle_timeout_ms = 60000;
-	config->handshake_timeout_ms = 10000;
-	config->sse_keepalive_ms = 15000;
-	config->reconnect_max_ms = 10000;
-	config->purge_interval_ms = 0;
-	config->large_event_retention = relay_strdup("1 hour");
-	config->replay_events = 1024;
 }
 
 void
 relay_config_free(RelayConfig *config)
 {
-	free(config->listen_addresses);
-	free(config->channel);
-	free(config->project);
-	free(config->allowed_origins);
-	free(config->large_event_retention);
+	for (int i = 0; i < relay_nsettings; i++)
+		if (relay_settings[i].type == RELAY_SETTING_STRING)
+			free(*(char **) relay_setting_field(config, &relay_settings[i]));
 	for (int i = 0; i < config->nconninfo; i++)
 		free(config->conninfo[i]);
 	free(config->conninfo);
@@ -75,11 +77,13 @@ static void
 relay_config_copy(RelayConfig *dst, const RelayConfig *src)
 {
 	*dst = *src;
-	dst->listen_addresses = relay_strdup(src->listen_addresses);
-	dst->channel = relay_strdup(src->channel);
-	dst->project = relay_strdup(src->project ? src->project : "");
-	dst->allowed_origins = relay_strdup(src->allowed_origins ? src->allowed_origins : "");
-	dst->large_event_retention = relay_strdup(src->large_event_retention);
+	for (int i = 0; i < relay_nsettings; i++)
+	{
+		char	  **field = relay_setting_field(dst, &relay_settings[i]);
+
+		if (relay_settings[i].type == RELAY_SETTING_STRING)
+			*field = relay_strdup(*field ? *field : "");
+	}
 	dst->conninfo = relay_calloc(src->nconninfo ? src->nconninfo : 1, sizeof(char *));
 	for (int i = 0; i < src->nconninfo; i++)
 		dst->conninfo[i] = relay_strdup(src->conninfo[i]);
@@ -123,7 +127,7 @@ relay_bind_one(Relay *relay, const char *host)
 		int			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		int			one = 1;
 		char		name[64] = "?";
-		ListenSocket *ls;
+		Acceptor   *ls;
 
 		if (fd < 0)
 			continue;
@@ -138,7 +142,7 @@ relay_bind_one(Relay *relay, const char *host)
 			close(fd);
 			continue;
 		}
-		ls = relay_calloc(1, sizeof(ListenSocket));
+		ls = relay_calloc(1, sizeof(Acceptor));
 		ls->relay = relay;
 		if (!loop_add(&relay->loop, &ls->watch, fd, EPOLLIN, relay_on_accept))
 		{
@@ -146,8 +150,8 @@ relay_bind_one(Relay *relay, const char *host)
 			free(ls);
 			continue;
 		}
-		relay->listen = relay_realloc(relay->listen, sizeof(ListenSocket *) * (relay->nlisten + 1));
-		relay->listen[relay->nlisten++] = ls;
+		relay->acceptors = relay_realloc(relay->acceptors, sizeof(Acceptor *) * (relay->nacceptors + 1));
+		relay->acceptors[relay->nacceptors++] = ls;
 		any = true;
 		relay_log(RLOG_INFO, "listening on %s port %d", name, relay->config.port);
 	}
@@ -167,7 +171,7 @@ relay_bind(Relay *relay)
 		if (!relay_bind_one(relay, tok))
 			ok = false;
 	free(list);
-	return ok && relay->nlisten > 0;
+	return ok && relay->nacceptors > 0;
 }
 
 static void
@@ -237,7 +241,7 @@ relay_refuse_without_fd(Relay *relay, int listen_fd)
 static void
 relay_on_accept(Watch *w, uint32_t events)
 {
-	ListenSocket *ls = (ListenSocket *) w;
+	Acceptor   *ls = (Acceptor *) w;
 	Relay	   *relay = ls->relay;
 
 	for (int i = 0; i < RELAY_ACCEPT_BATCH && !relay->shutdown_requested; i++)
@@ -420,7 +424,7 @@ relay_fire_timers(Relay *relay)
 	{
 		relay->next_purge_ms = now + relay->config.purge_interval_ms;
 		if (relay->nlisteners > 0)
-			listener_request_purge(relay->listeners[0], relay->config.large_event_retention);
+			listener_request_purge(relay->listeners[0], relay->config.large_event_retention_s);
 	}
 }
 
@@ -663,11 +667,24 @@ relay_reload(Relay *relay)
 		strcmp(next.channel, relay->config.channel) != 0;
 	for (int i = 0; !listeners_changed && i < next.nconninfo; i++)
 		listeners_changed = strcmp(next.conninfo[i], relay->config.conninfo[i]) != 0;
-	/* the listen sockets and the replay ring keep their original settings */
-	free(next.listen_addresses);
-	next.listen_addresses = relay_strdup(relay->config.listen_addresses);
-	next.port = relay->config.port;
-	next.replay_events = relay->config.replay_events;
+	/* settings read only at start (listen sockets, replay ring) stay */
+	for (int i = 0; i < relay_nsettings; i++)
+	{
+		const RelaySetting *s = &relay_settings[i];
+
+		if (!(s->flags & RELAY_SETTING_RESTART))
+			continue;
+		if (s->type == RELAY_SETTING_STRING)
+		{
+			char	  **field = relay_setting_field(&next, s);
+
+			free(*field);
+			*field = relay_strdup(*(char **) relay_setting_field(&relay->config, s));
+		}
+		else
+			memcpy(relay_setting_field(&next, s), relay_setting_field(&relay->config, s),
+				   s->type == RELAY_SETTING_BOOL ? sizeof(bool) : sizeof(int));
+	}
 	if (listeners_changed)
 		relay_stop_listeners(relay);
 	relay_config_free(&relay->config);
@@ -724,8 +741,8 @@ relay_run(Relay *relay)
 
 			relay_log(RLOG_INFO, "shutting down: closing %d client connections", relay->nclients);
 			shutdown_deadline = relay->loop.now_ms + RELAY_SHUTDOWN_GRACE_MS;
-			for (int i = 0; i < relay->nlisten; i++)
-				loop_remove(&relay->loop, &relay->listen[i]->watch);
+			for (int i = 0; i < relay->nacceptors; i++)
+				loop_remove(&relay->loop, &relay->acceptors[i]->watch);
 			relay_stop_listeners(relay);
 			for (node = relay->timers_http.next; node != &relay->timers_http;)
 			{
@@ -764,13 +781,13 @@ relay_destroy(Relay *relay)
 			client_kill(c, NULL);
 		}
 	relay_flush_and_sweep(relay);
-	for (int i = 0; i < relay->nlisten; i++)
+	for (int i = 0; i < relay->nacceptors; i++)
 	{
-		if (relay->listen[i]->watch.fd >= 0)
-			close(relay->listen[i]->watch.fd);
-		free(relay->listen[i]);
+		if (relay->acceptors[i]->watch.fd >= 0)
+			close(relay->acceptors[i]->watch.fd);
+		free(relay->acceptors[i]);
 	}
-	free(relay->listen);
+	free(relay->acceptors);
 	for (int i = 0; i < relay->replay_count; i++)
 		event_release(relay->replay[(relay->replay_head + i) % relay->config.replay_events]);
 	free(relay->replay);

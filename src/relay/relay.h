@@ -12,6 +12,10 @@
 
 #include <stdbool.h>
 
+/*
+ * What a host configures.  The fields users set are described, with their
+ * defaults and bounds, by the table in settings.c.
+ */
 typedef struct RelayConfig
 {
 	char	   *listen_addresses;	/* comma-separated; "*" for all */
@@ -31,7 +35,7 @@ typedef struct RelayConfig
 	int			sse_keepalive_ms;	/* SSE comment after this much quiet */
 	int			reconnect_max_ms;	/* database reconnect backoff cap */
 	int			purge_interval_ms;	/* 0: never purge realtime.large_events */
-	char	   *large_event_retention;	/* interval text for the purge */
+	int			large_event_retention_s;	/* age of large events purged */
 	int			replay_events;	/* events kept for SSE Last-Event-ID */
 } RelayConfig;
 
@@ -43,6 +47,7 @@ typedef void (*RelayFdCallback) (void *arg);
 /* reload: the host fills *config anew (config strings are the relay's after) */
 typedef bool (*RelayReloadCallback) (void *arg, RelayConfig *config);
 
+/* Every setting at its default (the standalone relay's; see settings.h). */
 extern void relay_config_defaults(RelayConfig *config);
 extern void relay_config_free(RelayConfig *config);
 

@@ -137,7 +137,7 @@ extern void client_free(Client *c);
 extern void client_kill(Client *c, const char *why);	/* mark dead, log */
 extern void client_send_keepalive(Client *c);
 
-/* ---- database listener (listener.c) ---- */
+/* ---- database listener (listener.c): one LISTEN connection ---- */
 typedef struct Listener Listener;
 
 extern Listener *listener_create(struct Relay *relay, const char *conninfo, const char *channel);
@@ -145,14 +145,16 @@ extern void listener_destroy(Listener *l);
 extern int64_t listener_next_deadline(Listener *l);	/* -1: none */
 extern void listener_on_timer(Listener *l);
 extern bool listener_connected(const Listener *l);
-extern void listener_request_purge(Listener *l, const char *retention);
+extern void listener_request_purge(Listener *l, int retention_s);
 
 /* ---- relay (relay.c) ---- */
-typedef struct ListenSocket
+
+/* A TCP socket clients connect to (not to be confused with a Listener). */
+typedef struct Acceptor
 {
 	Watch		watch;
 	struct Relay *relay;
-} ListenSocket;
+} Acceptor;
 
 typedef struct RelayStats
 {
@@ -169,8 +171,8 @@ struct Relay
 {
 	RelayConfig config;
 	Loop		loop;
-	int			nlisten;
-	struct ListenSocket **listen;	/* one per bound address */
+	int			nacceptors;
+	Acceptor  **acceptors;		/* one per bound address */
 	Watch		signal_watch;	/* self-pipe read end */
 	int			signal_pipe[2];
 	int			spare_fd;		/* given up to refuse a client when out of fds */

@@ -1,0 +1,254 @@
+/*
+ * settings.c - the table of the relay's settings, and parsing of their values
+ *
+ * See settings.h.  Names, bounds and texts here are what users see in
+ * SHOW, pg_settings and pg_realtime_relay --help; README "The relay"
+ * documents the same rows.
+ */
+#include "settings.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define INT_SETTING(name_, short_, field_, unit_, flags_, def_, min_, max_, metavar_, desc_, detail_) \
+	{name_, short_, RELAY_SETTING_INT, unit_, flags_, offsetof(RelayConfig, field_), def_, def_, \
+	 min_, max_, NULL, NULL, metavar_, desc_, detail_}
+#define STRING_SETTING(name_, short_, field_, flags_, def_, metavar_, desc_, detail_) \
+	{name_, short_, RELAY_SETTING_STRING, RELAY_UNIT_NONE, flags_, offsetof(RelayConfig, field_), \
+	 0, 0, 0, 0, def_, NULL, metavar_, desc_, detail_}
+
+const RelaySetting relay_settings[] = {
+	STRING_SETTING("listen_addresses", 'l', listen_addresses, RELAY_SETTING_RESTART, "localhost",
+				   "LIST", "Addresses the relay listens on for WebSocket and SSE clients.",
+				   "Comma-separated host names or addresses; * for all."),
+	INT_SETTING("port", 'p', port, RELAY_UNIT_NONE, RELAY_SETTING_RESTART, 8787, 1, 65535,
+				"PORT", "TCP port of the relay.", NULL),
+	STRING_SETTING("channel", 0, channel, RELAY_SETTING_SHARED, "pg_realtime",
+				   "NAME", "NOTIFY channel that events are sent on.", NULL),
+	STRING_SETTING("project", 0, project, 0, "",
+				   "ID", "Appwrite project id clients must name; empty accepts any.", NULL),
+	STRING_SETTING("allowed_origins", 0, allowed_origins, 0, "",
+				   "LIST", "Origins allowed to connect from browsers (comma-separated).",
+				   "Empty allows any origin; requests without Origin are always allowed."),
+	INT_SETTING("max_connections", 0, max_connections, RELAY_UNIT_NONE, 0, 10000, 1, 1000000,
+				"N", "Maximum number of client connections of the relay.",
+				"Beyond it, clients get HTTP 503. Each connection is one file descriptor."),
+	INT_SETTING("max_client_output", 0, max_client_output_kb, RELAY_UNIT_KB, 0, 1024, 16, 1048576,
+				"KB", "Output queued for one client before it is cut off as too slow.", NULL),
+	INT_SETTING("max_message_size", 0, max_message_bytes, RELAY_UNIT_NONE, 0, 64000, 125, 16777216,
+				"BYTES", "Largest inbound WebSocket message in bytes.", NULL),
+	INT_SETTING("max_subscriptions", 0, max_subscriptions, RELAY_UNIT_NONE, 0, 100, 1, 100000,
+				"N", "Maximum subscriptions per connection.", NULL),
+	INT_SETTING("idle_timeout", 0, idle_timeout_ms, RELAY_UNIT_MS, 0, 60000, 1000, INT_MAX,
+				"MS", "A WebSocket client silent this long is closed.",
+				"The Appwrite SDK pings every 20 s."),
+	INT_SETTING("handshake_timeout", 0, handshake_timeout_ms, RELAY_UNIT_MS, 0, 10000, 100, INT_MAX,
+				"MS", "Time a client has to send its whole HTTP request head.", NULL),
+	INT_SETTING("sse_keepalive", 0, sse_keepalive_ms, RELAY_UNIT_MS, 0, 15000, 100, INT_MAX,
+				"MS", "Quiet time after which an SSE stream gets a keepalive comment.", NULL),
+	INT_SETTING("reconnect_max_delay", 0, reconnect_max_ms, RELAY_UNIT_MS, 0, 10000, 100, INT_MAX,
+				"MS", "Longest wait between attempts to reconnect to the database.", NULL),
+	/* the worker purges by default; several standalone relays need not */
+	{"purge_interval", 0, RELAY_SETTING_INT, RELAY_UNIT_MS, 0,
+		offsetof(RelayConfig, purge_interval_ms), 0, 60000, 0, INT_MAX, NULL, NULL,
+		"MS", "How often the relay deletes old rows of realtime.large_events; 0 never.",
+	"The worker's default is 1 minute, the standalone relay's 0."},
+	INT_SETTING("large_event_retention", 0, large_event_retention_s, RELAY_UNIT_S, 0, 3600, 1, INT_MAX,
+				"S", "Age after which rows of realtime.large_events are purged.", NULL),
+	INT_SETTING("replay_events", 0, replay_events, RELAY_UNIT_NONE, RELAY_SETTING_RESTART, 1024, 0, 1000000,
+				"N", "Recent events kept for SSE clients resuming with Last-Event-ID.", NULL),
+};
+
+const int	relay_nsettings = (int) (sizeof(relay_settings) / sizeof(relay_settings[0]));
+
+int
+relay_setting_default(const RelaySetting *s, bool worker)
+{
+	return worker ? s->worker_def : s->def;
+}
+
+typedef struct UnitName
+{
+	const char *name;
+	double		factor;			/* in the base unit of its family */
+} UnitName;
+
+/* time in milliseconds, memory in bytes; GUC's spellings */
+static const UnitName time_units[] = {
+	{"us", 0.001}, {"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000}, {NULL, 0}
+};
+static const UnitName memory_units[] = {
+	{"B", 1}, {"kB", 1024}, {"MB", 1024.0 * 1024}, {"GB", 1024.0 * 1024 * 1024},
+	{"TB", 1024.0 * 1024 * 1024 * 1024}, {NULL, 0}
+};
+
+/* The family and size of the setting's base unit. */
+static const UnitName *
+unit_family(RelaySettingUnit unit, double *base)
+{
+	switch (unit)
+	{
+		case RELAY_UNIT_MS:
+			*base = 1;
+			return time_units;
+		case RELAY_UNIT_S:
+			*base = 1000;
+			return time_units;
+		case RELAY_UNIT_KB:
+			*base = 1024;
+			return memory_units;
+		case RELAY_UNIT_BYTE:
+			*base = 1;
+			return memory_units;
+		case RELAY_UNIT_NONE:
+			break;
+	}
+	*base = 1;
+	return NULL;
+}
+
+static bool
+parse_int_setting(const RelaySetting *s, const char *text, int *out, Buf *err)
+{
+	char	   *end;
+	double		v;
+	long long	r;
+	double		base;
+	const UnitName *units = unit_family(s->unit, &base);
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (end == text || errno != 0)
+		goto bad;
+	while (isspace((unsigned char) *end))
+		end++;
+	if (*end != '\0')
+	{
+		const UnitName *u;
+
+		if (units == NULL)
+			goto bad;
+		for (u = units; u->name; u++)
+			if (strcmp(end, u->name) == 0)
+				break;
+		if (u->name == NULL)
+		{
+			buf_printf(err, "invalid unit in \"%s\" for %s: valid units are ", text, s->name);
+			for (u = units; u->name; u++)
+				buf_printf(err, "%s\"%s\"", u == units ? "" : ", ", u->name);
+			return false;
+		}
+		v = v * u->factor / base;
+	}
+	else if (v != (double) (long long) v)
+		goto bad;				/* a fraction without a unit */
+	/* round like the GUC machinery; far out of range first, so it fits */
+	if (v < (double) s->min - 1 || v > (double) s->max + 1 ||
+		(r = (long long) (v < 0 ? v - 0.5 : v + 0.5)) < s->min || r > s->max)
+	{
+		buf_printf(err, "%s is outside the valid range for %s (%d .. %d)", text, s->name, s->min,
+				   s->max);
+		return false;
+	}
+	*out = (int) r;
+	return true;
+
+bad:
+	buf_printf(err, "invalid value \"%s\" for %s: %s", text, s->name,
+			   units ? "a whole number with an optional unit is required"
+			   : "a whole number is required");
+	return false;
+}
+
+static bool
+parse_bool_setting(const RelaySetting *s, const char *text, bool *out, Buf *err)
+{
+	static const char *const yes[] = {"on", "true", "yes", "1", NULL};
+	static const char *const no[] = {"off", "false", "no", "0", NULL};
+
+	for (int i = 0; yes[i]; i++)
+	{
+		if (strcasecmp(text, yes[i]) == 0)
+		{
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(text, no[i]) == 0)
+		{
+			*out = false;
+			return true;
+		}
+	}
+	buf_printf(err, "invalid value \"%s\" for %s: on or off is required", text, s->name);
+	return false;
+}
+
+static bool
+parse_enum_setting(const RelaySetting *s, const char *text, int *out, Buf *err)
+{
+	for (int i = 0; s->choices[i]; i++)
+	{
+		if (strcasecmp(text, s->choices[i]) == 0)
+		{
+			*out = i;
+			return true;
+		}
+	}
+	buf_printf(err, "invalid value \"%s\" for %s: one of ", text, s->name);
+	for (int i = 0; s->choices[i]; i++)
+		buf_printf(err, "%s%s", i ? ", " : "", s->choices[i]);
+	buf_append_str(err, " is required");
+	return false;
+}
+
+bool
+relay_setting_parse(const RelaySetting *s, const char *text, RelayConfig *config, Buf *err)
+{
+	void	   *field = relay_setting_field(config, s);
+
+	switch (s->type)
+	{
+		case RELAY_SETTING_INT:
+			return parse_int_setting(s, text, (int *) field, err);
+		case RELAY_SETTING_BOOL:
+			return parse_bool_setting(s, text, (bool *) field, err);
+		case RELAY_SETTING_ENUM:
+			return parse_enum_setting(s, text, (int *) field, err);
+		case RELAY_SETTING_STRING:
+			free(*(char **) field);
+			*(char **) field = relay_strdup(text);
+			return true;
+	}
+	return false;
+}
+
+void
+relay_setting_format(const RelaySetting *s, const RelayConfig *config, Buf *out)
+{
+	const void *field = relay_setting_field((RelayConfig *) config, s);
+
+	if (s->flags & RELAY_SETTING_SECRET)
+	{
+		buf_append_str(out, "(hidden)");
+		return;
+	}
+	switch (s->type)
+	{
+		case RELAY_SETTING_INT:
+			buf_printf(out, "%d", *(const int *) field);
+			break;
+		case RELAY_SETTING_BOOL:
+			buf_append_str(out, *(const bool *) field ? "on" : "off");
+			break;
+		case RELAY_SETTING_ENUM:
+			buf_append_str(out, s->choices[*(const int *) field]);
+			break;
+		case RELAY_SETTING_STRING:
+			buf_append_str(out, *(char *const *) field ? *(char *const *) field : "");
+			break;
+	}
+}
