@@ -6,9 +6,11 @@
  * is referenced, not copied, so a fan-out to N clients costs N small chunks.
  * Bytes are queued here and written by client_flush() at the end of the
  * loop turn (relay.c), and EPOLLOUT is asked for only while bytes remain.
- * A client whose queue passes max_client_output_kb is cut off.  Clients are
- * never freed here while the loop may hold them: client_kill() marks them
- * and relay.c sweeps.
+ * A client whose backlog passes max_client_output_kb is cut off at once;
+ * one that stays above client_output_soft_limit_kb for client_output_grace
+ * is cut off by relay.c's timer (like Redis's client-output-buffer-limit).
+ * Clients are never freed here while the loop may hold them: client_kill()
+ * marks them and relay.c sweeps.
  */
 #include "relay_int.h"
 #include "http.h"
@@ -86,6 +88,7 @@ client_kill(Client *c, const char *why)
 	c->state = CLIENT_DEAD;
 	relay_client_state_changed(relay, c);
 	dlist_remove(&c->pending_node);
+	relay_client_not_slow(relay, c);	/* dead_node shares its memory */
 	if (c->watch.fd >= 0)
 	{
 		int			fd = c->watch.fd;
@@ -172,6 +175,17 @@ outchunk_rest(const OutChunk *ch)
 	return ch->pre_len + ch->post_len + (ch->event ? ch->event->body_len : 0) - ch->sent;
 }
 
+/*
+ * The backlog the output limits bound: queued bytes behind the chunk being
+ * written, so that one event larger than a limit (a 1 MB row) still goes
+ * out whole.
+ */
+static size_t
+client_backlog(const Client *c)
+{
+	return c->out_head ? c->out_bytes - outchunk_rest(c->out_head) : 0;
+}
+
 static void
 client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 			 const void *post, size_t post_len)
@@ -179,6 +193,7 @@ client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 	Relay	   *relay = c->relay;
 	OutChunk   *ch;
 	size_t		total;
+	size_t		backlog;
 
 	if (c->state == CLIENT_DEAD)
 		return;
@@ -201,17 +216,14 @@ client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 	c->out_tail = ch;
 	total = pre_len + post_len + (ev ? ev->body_len : 0);
 	c->out_bytes += total;
-
-	/*
-	 * The limit bounds the backlog behind the chunk being written, so one
-	 * event larger than the limit (a 1 MB row) still goes out whole.
-	 */
-	if (c->out_bytes - outchunk_rest(c->out_head) > (size_t) relay->config.max_client_output_kb * 1024)
+	backlog = client_backlog(c);
+	if (backlog > (size_t) relay->config.max_client_output_kb * 1024)
 	{
 		relay->stats.clients_cut_off++;
-		client_kill(c, "output limit exceeded (client not reading); disconnected");
+		client_kill(c, "output over pg_realtime.max_client_output (client not reading); disconnected");
 		return;
 	}
+	relay_client_backlog_changed(relay, c, backlog);
 	if (!dlist_linked(&c->pending_node))
 		dlist_push_tail(&relay->pending_write, &c->pending_node);
 }
@@ -307,6 +319,7 @@ client_flush(Client *c)
 	}
 	if (c->state == CLIENT_DEAD)
 		return;
+	relay_client_backlog_changed(relay, c, client_backlog(c));
 	if (c->out_head)
 		loop_modify(&relay->loop, &c->watch, EPOLLIN | EPOLLOUT);
 	else

@@ -4,9 +4,10 @@
  * One loop turn: wait (until the nearest deadline at most), dispatch ready
  * descriptors, fire due deadlines, flush the clients that got output, free
  * the clients that died.  Deadlines live in four lists, one per client
- * state, each ordered by its base time because every member shares the
- * list's timeout: the nearest deadline is always a list head, so timers cost
- * O(1) and the wait needs no periodic tick.
+ * state, and a fifth of the clients over the soft output limit, each
+ * ordered by its base time because every member shares the list's timeout:
+ * the nearest deadline is always a list head, so timers cost O(1) and the
+ * wait needs no periodic tick.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE				/* accept4, pipe2 (PGXS defines it too) */
@@ -337,6 +338,50 @@ relay_client_state_changed(Relay *relay, Client *c)
 	}
 }
 
+/*
+ * The client's backlog changed: it joins the slow list (base now) when it
+ * goes over the soft limit and leaves it when it gets back under.  Every
+ * member shares client_output_grace, so the list stays ordered by base.
+ */
+void
+relay_client_backlog_changed(Relay *relay, Client *c, size_t backlog)
+{
+	bool		over = relay->config.client_output_soft_limit_kb > 0 &&
+		backlog > (size_t) relay->config.client_output_soft_limit_kb * 1024;
+
+	if (over && !dlist_linked(&c->slow_node))
+	{
+		c->slow_since_ms = relay->loop.now_ms;
+		dlist_push_tail(&relay->slow, &c->slow_node);
+		relay->nslow++;
+	}
+	else if (!over && dlist_linked(&c->slow_node))
+		relay_client_not_slow(relay, c);
+}
+
+/* Take a client off the slow list (back under the soft limit, or dying). */
+void
+relay_client_not_slow(Relay *relay, Client *c)
+{
+	if (dlist_linked(&c->slow_node))
+	{
+		dlist_remove(&c->slow_node);
+		relay->nslow--;
+	}
+}
+
+/* The nearest soft-limit deadline, or -1. */
+static int64_t
+relay_slow_deadline(Relay *relay)
+{
+	Client	   *c;
+
+	if (dlist_empty(&relay->slow))
+		return -1;
+	c = dlist_container(Client, slow_node, relay->slow.next);
+	return c->slow_since_ms + relay->config.client_output_grace_ms;
+}
+
 static int64_t
 relay_list_deadline(Relay *relay, DNode *list, int timeout_ms)
 {
@@ -375,6 +420,7 @@ relay_wait_timeout(Relay *relay)
 
 		next = min_deadline(next, relay_list_deadline(relay, list, timeout));
 	}
+	next = min_deadline(next, relay_slow_deadline(relay));
 	for (int i = 0; i < relay->nlisteners; i++)
 		next = min_deadline(next, listener_next_deadline(relay->listeners[i]));
 	if (relay->config.purge_interval_ms > 0)
@@ -412,6 +458,16 @@ relay_fire_timers(Relay *relay)
 			if (list->next == &c->timer_node && c->timer_base_ms + timeout <= now)
 				dlist_remove(&c->timer_node);
 		}
+	}
+	while (!dlist_empty(&relay->slow))
+	{
+		Client	   *c = dlist_container(Client, slow_node, relay->slow.next);
+
+		if (c->slow_since_ms + relay->config.client_output_grace_ms > now)
+			break;
+		relay->stats.clients_cut_off++;
+		client_kill(c, "output over pg_realtime.client_output_soft_limit for longer than "
+					"pg_realtime.client_output_grace (client too slow); disconnected");	/* leaves the list */
 	}
 	for (int i = 0; i < relay->nlisteners; i++)
 	{
@@ -512,7 +568,7 @@ relay_health_json(Relay *relay, Buf *out)
 			   "\"database\":{\"listeners\":%d,\"connected\":%d,\"reconnects\":%llu},"
 			   "\"connections\":{\"total\":%d,\"websocket\":%d,\"sse\":%d,\"max\":%d},"
 			   "\"events\":{\"received\":%llu,\"invalid\":%llu,\"deliveries\":%llu},"
-			   "\"clients\":{\"accepted\":%llu,\"refused\":%llu,\"cut_off\":%llu}}",
+			   "\"clients\":{\"accepted\":%llu,\"refused\":%llu,\"cut_off\":%llu,\"over_soft_limit\":%d}}",
 			   connected == relay->nlisteners ? "ok" : "degraded",
 			   (long long) (relay->loop.now_ms - relay->started_ms),
 			   relay->nlisteners, connected, (unsigned long long) relay->stats.db_reconnects,
@@ -522,7 +578,7 @@ relay_health_json(Relay *relay, Buf *out)
 			   (unsigned long long) relay->stats.deliveries,
 			   (unsigned long long) relay->stats.clients_accepted,
 			   (unsigned long long) relay->stats.clients_refused,
-			   (unsigned long long) relay->stats.clients_cut_off);
+			   (unsigned long long) relay->stats.clients_cut_off, relay->nslow);
 }
 
 /* -------------------------------------------------------------- signals */
@@ -627,6 +683,7 @@ relay_create(const RelayConfig *config)
 	dlist_init(&relay->timers_ws);
 	dlist_init(&relay->timers_sse);
 	dlist_init(&relay->timers_closing);
+	dlist_init(&relay->slow);
 	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
 	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (relay->config.replay_events > 0)

@@ -26,7 +26,9 @@ typedef struct RelayConfig
 	char	   *project;		/* expected project id; "" accepts any */
 	char	   *allowed_origins;	/* comma-separated; "" allows any */
 	int			max_connections;
-	int			max_client_output_kb;	/* queued output per client */
+	int			max_client_output_kb;	/* queued output per client: hard limit */
+	int			client_output_soft_limit_kb;	/* soft limit; 0: none */
+	int			client_output_grace_ms; /* how long it may be exceeded */
 	int			max_message_bytes;	/* inbound WebSocket message */
 	int			max_head_bytes; /* HTTP request head */
 	int			max_subscriptions;	/* per connection */

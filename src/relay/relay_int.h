@@ -114,7 +114,13 @@ typedef struct Client
 	int64_t		timer_base_ms;	/* deadline = base + that list's timeout */
 	DNode		deliver_node;	/* in relay->deliverable while WS/SSE */
 	DNode		pending_node;	/* in relay->pending_write */
-	DNode		dead_node;		/* in relay->dead */
+	union
+	{
+		DNode		slow_node;	/* alive: in relay->slow while over the soft
+								 * output limit */
+		DNode		dead_node;	/* dead: in relay->dead */
+	};
+	int64_t		slow_since_ms;	/* when the backlog went over the soft limit */
 	Buf			in;				/* unparsed input; freed when empty */
 	WsMessage	msg;			/* fragmented message being assembled */
 	OutChunk   *out_head;
@@ -163,7 +169,7 @@ typedef struct RelayStats
 	uint64_t	deliveries;
 	uint64_t	clients_accepted;
 	uint64_t	clients_refused;
-	uint64_t	clients_cut_off;	/* slow readers over the output limit */
+	uint64_t	clients_cut_off;	/* slow readers over an output limit */
 	uint64_t	db_reconnects;
 } RelayStats;
 
@@ -189,6 +195,7 @@ struct Relay
 	int			nclients;
 	int			nwebsocket;
 	int			nsse;
+	int			nslow;			/* clients in the slow list */
 	DNode		deliverable;	/* WS and SSE clients, for fan-out */
 	DNode		pending_write;	/* clients with output to flush this turn */
 	DNode		dead;			/* clients to free at the end of this turn */
@@ -196,6 +203,8 @@ struct Relay
 	DNode		timers_ws;		/* by last input: idle deadline */
 	DNode		timers_sse;		/* by last output: keepalive due */
 	DNode		timers_closing; /* by close start: drain deadline */
+	DNode		slow;			/* by slow_since_ms: over the soft output
+								 * limit, cut off after client_output_grace */
 
 	uint64_t	next_event_id;
 	int			replay_head;	/* ring of recent events for Last-Event-ID */
@@ -214,6 +223,8 @@ struct Relay
 
 extern void relay_publish(struct Relay *relay, RelayEvent *ev);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
+extern void relay_client_backlog_changed(struct Relay *relay, Client *c, size_t backlog);
+extern void relay_client_not_slow(struct Relay *relay, Client *c);
 extern void relay_health_json(struct Relay *relay, Buf *out);
 extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len);
 extern void relay_replay_since(struct Relay *relay, Client *c, uint64_t last_id);

@@ -2,11 +2,11 @@
 //
 // pg_realtime.databases (worker) or several CONNINFO arguments (standalone)
 // give one LISTEN connection per database; each database's events carry its
-// own database id, so clients tell them apart by channel.
+// own database id, so clients tell them apart by channel.  Timing: every
+// wait is for a condition (listeners up, an event), with a deadline.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { StandaloneRelay, health, useCluster, waitRelayReady } from './lib/cluster.mjs';
+import { StandaloneRelay, health, test, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { WsClient, isEvent } from './lib/clients.mjs';
 
 const RELAY = 18720;

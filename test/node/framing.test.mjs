@@ -2,12 +2,13 @@
 //
 // Fragments, masking, ping/pong, the close handshake, UTF-8 checks and the
 // 64000-byte limit through the `ws` library; malformed frames, byte-by-byte
-// and pipelined input and odd upgrade requests over raw sockets.
+// and pipelined input and odd upgrade requests over raw sockets.  Timing:
+// every wait is for a frame or a close, with a deadline; nothing is timed.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe } from 'node:test';
 
 import { OP, RawSocket, closeCode, connectWs, rawHttp, rawWebSocket, wsFrame } from './lib/clients.mjs';
-import { useCluster } from './lib/cluster.mjs';
+import { test, useCluster } from './lib/cluster.mjs';
 import { sleep } from './lib/wait.mjs';
 
 const RELAY = 18704;

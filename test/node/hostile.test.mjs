@@ -3,13 +3,14 @@
 // Seeded random garbage, random frames after a real upgrade, mutated
 // Appwrite messages and clients that stop reading, all at once, while a
 // well-behaved subscriber must still receive every event in order and the
-// relay must exit cleanly on SIGTERM.  test/sanitize-relay.sh runs this file
+// relay must exit cleanly on SIGTERM.  Timing: the writer is paced (one
+// psql per row), the good subscriber only has to keep within 3 s of the
+// relay.  test/sanitize-relay.sh runs this file
 // against an AddressSanitizer + UndefinedBehaviorSanitizer build of the relay
 // (PG_REALTIME_RELAY), where any memory error or leak fails the run.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { StandaloneRelay, health, useCluster } from './lib/cluster.mjs';
+import { StandaloneRelay, health, test, useCluster } from './lib/cluster.mjs';
 import { RawSocket, WsClient, isEvent, rawWebSocket, wsFrame } from './lib/clients.mjs';
 import { sleep, waitFor } from './lib/wait.mjs';
 
@@ -98,8 +99,12 @@ async function stalledClient() {
 test('hostile and broken clients do not disturb a good subscriber, and the relay exits cleanly', async () => {
   relay = new StandaloneRelay({
     port: PORT, conninfo: cluster.conninfo,
+    // the stalled clients' backlog passes the 16 kB soft limit and they are
+    // cut off 3 s later; the good subscriber may fall behind for a moment in
+    // a burst of large events, never for 3 s, and never by the 16 MB hard limit
     flags: ['--max-message-size', '4096', '--handshake-timeout', '500', '--idle-timeout', '30000',
-      '--max-client-output', '16', '--max-connections', '2000'],
+      '--max-client-output', '16MB', '--client-output-soft-limit', '16kB', '--client-output-grace', '3s',
+      '--max-connections', '2000'],
   });
   await relay.start();
   const good = await WsClient.open(`ws://127.0.0.1:${PORT}/v1/realtime?project=p&channels[]=documents`);
@@ -123,8 +128,8 @@ test('hostile and broken clients do not disturb a good subscriber, and the relay
   assert.deepEqual(ids, Array.from({ length: ROWS }, (_, i) => i + 1), 'every event, in commit order');
 
   // 60 large events (100 kB rows, fetched from realtime.large_events): more
-  // than the kernel buffers of a stalled client hold, so the relay must cut
-  // those off while the good subscriber gets every one
+  // than the kernel buffers of a stalled client hold (~4.3 MB), so the relay
+  // must cut those off while the good subscriber gets every one
   await cluster.sql(`INSERT INTO orders SELECT g, 'big', jsonb_build_object('text', repeat('y', 100000))
                      FROM generate_series(1001, 1060) g`);
   const big = [];
@@ -136,7 +141,8 @@ test('hostile and broken clients do not disturb a good subscriber, and the relay
   assert.deepEqual(big, Array.from({ length: 60 }, (_, i) => 1001 + i), 'large events whole, in order');
 
   // the stalled clients were cut off; the relay is still healthy
-  await waitFor(async () => (await health(PORT)).clients.cut_off >= 40, { timeout: 10000, what: 'stalled clients cut off' });
+  await waitFor(async () => (await health(PORT)).clients.cut_off >= 40, { timeout: 30000, what: 'stalled clients cut off' });
+  assert.match(relay.log, /client_output_grace \(client too slow\); disconnected/, 'cut off by the soft limit');
   const h = await health(PORT);
   assert.equal(h.status, 'ok');
   assert.equal(h.events.received, ROWS + 60);

@@ -1,11 +1,14 @@
 // sdk.test.mjs - the unmodified appwrite Web SDK (v27) against the relay worker
 //
 // A user subscribes with the SDK's Realtime service and Channel builders;
-// rows changed with psql arrive as Appwrite document events.
+// rows changed with psql arrive as Appwrite document events.  Timing: every
+// wait is for a callback or an acknowledgement, with a deadline; an event
+// that must not arrive is checked after later ones in commit order, or with
+// a short look.
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { before, describe } from 'node:test';
 
-import { useCluster } from './lib/cluster.mjs';
+import { test, useCluster } from './lib/cluster.mjs';
 import { expectedChannels, expectedEvents } from './lib/clients.mjs';
 import { Channel, Client, Query, Realtime, sockets, subscribeAndWait as subscribe } from './lib/sdk.mjs';
 import { Inbox, waitFor, withTimeout } from './lib/wait.mjs';

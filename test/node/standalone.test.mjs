@@ -2,12 +2,13 @@
 //
 // Users who outgrow one machine run several standalone relays behind a load
 // balancer, each LISTENing on its own connection.  The cluster here does
-// not preload pg_realtime: the triggers need no worker.
+// not preload pg_realtime: the triggers need no worker.  Timing: waits are
+// for conditions (ready, reconnected, an event); the 1 s in the descriptor
+// test is the window over which CPU time is measured.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { test } from 'node:test';
 
-import { StandaloneRelay, health, useCluster, waitRelayReady } from './lib/cluster.mjs';
+import { StandaloneRelay, health, test, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { RawSocket, WsClient, curlSse, isEvent } from './lib/clients.mjs';
 import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 

@@ -113,7 +113,9 @@ export class RawSocket {
     });
     r.errors = [];
     r.sock.on('error', (e) => r.errors.push(e));
+    r.closed = false;
     r.ended = new Promise((resolve) => r.sock.on('close', () => {
+      r.closed = true;
       r.waiters.forEach((w) => w());
       resolve();
     }));
@@ -136,6 +138,9 @@ export class RawSocket {
   async until(pred, ms = 5000, what = 'response bytes') {
     if (pred(this.data))
       return this.data;
+    // a closed connection gets no more bytes: fail now, not at the deadline
+    if (this.sock.destroyed || this.closed)
+      throw new Error(`connection closed before ${what}; got ${JSON.stringify(this.text().slice(0, 300))}`);
     let wake;
     const w = () => wake?.();
     this.waiters.add(w);
@@ -145,7 +150,7 @@ export class RawSocket {
           await new Promise((resolve) => { wake = resolve; });
           if (pred(this.data))
             return this.data;
-          if (this.sock.destroyed && !pred(this.data))
+          if ((this.sock.destroyed || this.closed) && !pred(this.data))
             throw new Error(`connection closed before ${what}; got ${JSON.stringify(this.text().slice(0, 300))}`);
         }
       })(), ms, () => `${what}; got ${JSON.stringify(this.text().slice(0, 300))}`);

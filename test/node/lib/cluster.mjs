@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before } from 'node:test';
+import { after, before, test as nodeTest } from 'node:test';
 
 import { waitFor, withTimeout } from './wait.mjs';
 
@@ -44,6 +44,47 @@ function asServerUser(file, args, opts) {
  * from a killed run anyway is reaped by the next start of the same name.
  */
 const live = new Set();
+
+/* Every cluster and standalone relay this process started: their logs go into failures. */
+const logged = new Set();
+const LOG_TAIL = 6000;
+
+/* A cluster's or a relay's log so far, with a label. */
+function logOf(thing) {
+  return thing instanceof Cluster
+    ? { label: `server.log of cluster "${thing.name}"${thing.relayPort != null ? ` (relay worker on port ${thing.relayPort})` : ''}`, text: thing.serverLog() }
+    : { label: `output of pg_realtime_relay on port ${thing.port}`, text: thing.log };
+}
+
+/*
+ * node:test's test() (same arguments), but a failure's message ends with
+ * what every cluster and standalone relay of this file logged while the
+ * test ran (the last LOG_TAIL characters of each): the relay's side of the
+ * story, without asking for it.  Every test file declares its tests with it.
+ */
+export function test(name, ...rest) {
+  const fn = rest.pop();
+  return nodeTest(name, ...rest, async (t) => {
+    const marks = new Map([...logged].map((x) => [x, logOf(x).text.length]));
+    try {
+      return await fn(t);
+    } catch (e) {
+      let extra = '';
+      for (const x of logged) {
+        const { label, text } = logOf(x);
+        const since = text.slice(marks.get(x) ?? 0);
+        if (since)
+          extra += `\n--- ${label}, while the test ran${since.length > LOG_TAIL ? ' (tail)' : ''}:\n${since.slice(-LOG_TAIL)}`;
+      }
+      if (extra && e instanceof Error) {
+        try {
+          e.message += extra;
+        } catch { /* a read-only message: leave it */ }
+      }
+      throw e;
+    }
+  });
+}
 
 function stopAllNow() {
   for (const thing of live) {
@@ -96,6 +137,7 @@ export class Cluster {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `pg_realtime_e2e_${this.name}_`));
     fs.chmodSync(this.dir, 0o755);
     live.add(this);
+    logged.add(this);
     const conf = [...this.conf];
     if (this.relayPort != null)
       conf.unshift("shared_preload_libraries = 'pg_realtime'", `pg_realtime.port = ${this.relayPort}`,
@@ -246,6 +288,7 @@ export class StandaloneRelay {
     this.child.stdout.on('data', (d) => { this.log += d; });
     this.child.stderr.on('data', (d) => { this.log += d; });
     live.add(this);
+    logged.add(this);
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => {
       live.delete(this);
       resolve({ code, signal });

@@ -59,6 +59,9 @@ export class Inbox {
     let found = find();
     if (found !== undefined)
       return found;
+    // an inbox that has ended gets nothing more: fail now, not at the deadline
+    if (this.ended)
+      throw new Error(`${this.label} ended (${this.ended}) before ${what} arrived; got: ${this.describe()}`);
     let wake;
     const waiter = () => wake();
     this.waiters.push(waiter);
