@@ -17,14 +17,14 @@ SELECT realtime.track('orders', read => ARRAY['any', 'users'],
 SELECT * FROM realtime.tracked;
 SELECT tgname, tgtype, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'orders'::regclass;
 
--- Calling track() again replaces the options (and the trigger).
+-- Calling track() again changes the options it is given (and remakes the
+-- trigger); track.sql has the details.
 SELECT realtime.track('orders', collection => 'shop_orders', read => ARRAY['team:sales']);
 SELECT * FROM realtime.tracked;
 SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'orders'::regclass;
 
 -- No read roles: events reach nobody, and track() says so.
-SELECT realtime.track('orders', collection => 'shop_orders');
-SELECT realtime.track('orders', collection => 'shop_orders', read => '{}');
+SELECT realtime.track('orders', read => '{}', permissions_column => '');
 
 -- Errors.
 -- a table without a primary key needs id_column

@@ -21,6 +21,13 @@ LANGUAGE C STRICT;
 -- it opens any table, so only for those who may track tables
 REVOKE ALL ON FUNCTION realtime.check_trigger_args(regclass, text[]) FROM PUBLIC;
 
+-- The database id of this session's events: pg_realtime.database_id, or
+-- the database's name percent-encoded like a document id.
+CREATE FUNCTION realtime.database_id()
+RETURNS text
+AS 'MODULE_PATHNAME', 'realtime_database_id'
+LANGUAGE C STABLE;
+
 -- The tables realtime.track() manages and their options.
 CREATE TABLE realtime.tracked_tables (
   tbl regclass PRIMARY KEY,
@@ -84,8 +91,12 @@ AS $$
                   WHERE tgrelid = tbl AND tgname = 'pg_realtime_notify' AND tgparentid = 0)
 $$;
 
--- Attach (or update) the event trigger of a table.  Options are checked by
--- the same C code the trigger runs (realtime.check_trigger_args).
+-- Attach the event trigger of a table, or change its options, and return
+-- the channel its events are published on.  A second call changes only
+-- the options it is given: NULL (the default) keeps the recorded value, ''
+-- clears a column option (id_column back to the primary key) and '{}' an
+-- array.  untrack() then track() starts over.  Options are checked by the
+-- same C code the trigger runs (realtime.check_trigger_args).
 CREATE FUNCTION realtime.track(
   tbl regclass,
   collection text DEFAULT NULL,
@@ -95,20 +106,30 @@ CREATE FUNCTION realtime.track(
   created_at_column text DEFAULT NULL,
   updated_at_column text DEFAULT NULL,
   exclude_columns text[] DEFAULT NULL)
-RETURNS void
+RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   args text[];
   other regclass;
+  prev realtime.tracked_tables;
 BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null';
   END IF;
-  collection := coalesce(collection, (SELECT c.relname::text FROM pg_class c WHERE c.oid = tbl));
-  read := coalesce(read, '{}');
-  exclude_columns := coalesce(exclude_columns, '{}');
+  -- what an earlier call recorded (all NULL for a table not tracked yet)
+  SELECT * INTO prev FROM realtime.tracked_tables t WHERE t.tbl = track.tbl;
+  collection := coalesce(collection, prev.collection, (SELECT c.relname::text FROM pg_class c WHERE c.oid = tbl));
+  id_column := CASE WHEN id_column IS NULL THEN prev.id_column ELSE nullif(id_column, '') END;
+  read := coalesce(read, prev.read, '{}');
+  permissions_column := CASE WHEN permissions_column IS NULL THEN prev.permissions_column
+                             ELSE nullif(permissions_column, '') END;
+  created_at_column := CASE WHEN created_at_column IS NULL THEN prev.created_at_column
+                            ELSE nullif(created_at_column, '') END;
+  updated_at_column := CASE WHEN updated_at_column IS NULL THEN prev.updated_at_column
+                            ELSE nullif(updated_at_column, '') END;
+  exclude_columns := coalesce(exclude_columns, prev.exclude_columns, '{}');
 
   -- one argument per option (NULL options drop out), one per excluded
   -- column so that any column name works; roles have no commas
@@ -161,6 +182,7 @@ BEGIN
   EXECUTE format('CREATE TRIGGER pg_realtime_notify AFTER INSERT OR UPDATE OR DELETE ON %s '
                  'FOR EACH ROW EXECUTE FUNCTION realtime.notify_trigger(%s)',
                  tbl, (SELECT string_agg(quote_literal(a), ', ') FROM unnest(args) a));
+  RETURN format('databases.%s.collections.%s.documents', realtime.database_id(), collection);
 END
 $$;
 
