@@ -41,6 +41,35 @@ CREATE TABLE realtime.tracked_tables (
 );
 SELECT pg_catalog.pg_extension_config_dump('realtime.tracked_tables', '');
 
+-- The database ids this database's events may carry, for the relay's
+-- warnings about channels that never match: this session's, and every
+-- pg_realtime.database_id that ALTER DATABASE or ALTER ROLE set for it
+-- (a session of the relay, connected earlier, may not see those yet).
+CREATE FUNCTION realtime.database_ids()
+RETURNS SETOF text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT realtime.database_id()
+  UNION
+  SELECT substr(c, length('pg_realtime.database_id=') + 1)
+    FROM pg_db_role_setting s, unnest(s.setconfig) c
+   WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+     AND c LIKE 'pg\_realtime.database\_id=_%'
+$$;
+
+-- The collection ids of the tracked tables, for the relay's warnings about
+-- channels that never match.  They are no secret (pg_trigger, which every
+-- role can read, holds them too): SECURITY DEFINER only spares the relay's
+-- role a grant on realtime.tracked_tables.
+CREATE FUNCTION realtime.collections()
+RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT collection FROM realtime.tracked_tables ORDER BY collection
+$$;
+
 CREATE VIEW realtime.tracked AS
   SELECT tbl AS "table", collection, id_column, read, permissions_column,
          created_at_column, updated_at_column, exclude_columns

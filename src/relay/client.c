@@ -455,6 +455,8 @@ client_upgrade_websocket(Client *c, const HttpRequest *req)
 	}
 	if (proto_open(&c->session, req->query, client_send_json, c) == PROTO_CLOSE_POLICY)
 		client_start_close(c, WS_CLOSE_POLICY, "policy violation");
+	else
+		catalog_check_new_subscriptions(c);
 }
 
 static void
@@ -490,6 +492,7 @@ client_start_sse(Client *c, const HttpRequest *req)
 		return;
 	c->state = CLIENT_SSE;
 	relay_client_state_changed(c->relay, c);
+	catalog_check_new_subscriptions(c);
 	if (last_id && last_id->len > 0 && last_id->len < 21)
 	{
 		char		digits[24];
@@ -608,6 +611,8 @@ client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t 
 	if (proto_handle_message(&c->session, (const char *) p, len, client_send_json, c)
 		== PROTO_CLOSE_POLICY)
 		client_start_close(c, WS_CLOSE_POLICY, "policy violation");
+	else
+		catalog_check_new_subscriptions(c);
 }
 
 static void
@@ -729,6 +734,33 @@ client_deliver(Client *c, RelayEvent *ev, Buf *scratch)
 	}
 	client_queue(c, ev, head, head_len, scratch->data, scratch->len);
 	return c->state != CLIENT_DEAD;
+}
+
+/*
+ * A warning for a person (a channel that never matches): a WebSocket
+ * message of a type the SDK ignores, or an SSE comment.  message holds no
+ * newline (catalog.c quotes what it does not write itself).
+ */
+void
+client_send_warning(Client *c, const char *message, size_t len)
+{
+	Buf			b = BUF_INIT;
+
+	if (c->state == CLIENT_WEBSOCKET)
+	{
+		buf_append_str(&b, "{\"type\":\"warning\",\"data\":{\"message\":");
+		buf_append_json_string(&b, message, len);
+		buf_append_str(&b, "}}");
+		client_send_json(c, b.data, b.len);
+	}
+	else if (c->state == CLIENT_SSE)
+	{
+		buf_append_str(&b, ": warning: ");
+		buf_append(&b, message, len);
+		buf_append_str(&b, "\n\n");
+		client_queue(c, NULL, b.data, b.len, NULL, 0);
+	}
+	buf_free(&b);
 }
 
 /* SSE comment on a quiet stream, so proxies and half-open peers notice. */

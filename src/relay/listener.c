@@ -34,7 +34,8 @@ typedef enum ListenerQuery
 	QUERY_NONE,
 	QUERY_LISTEN,
 	QUERY_FETCH,
-	QUERY_PURGE
+	QUERY_PURGE,
+	QUERY_CATALOG
 } ListenerQuery;
 
 /* A notification waiting for its turn: ready, or a large event to fetch. */
@@ -64,9 +65,25 @@ struct Listener
 	PendingEvent *head;
 	PendingEvent *tail;
 	int			purge_retention_s;	/* > 0: purge wanted when idle */
+	/* what the database publishes (catalog.c), fetched when asked */
+	bool		catalog_wanted; /* fetch when idle */
+	bool		catalog_requested;	/* catalog.c waits for the answer */
+	bool		catalog_known;
+	char	   *catalog_ids;	/* realtime.database_ids(), one a line */
+	char	   *catalog_collections;	/* collection ids, one a line */
 };
 
+/*
+ * The database's id and tracked collections, for catalog.c.  Names are
+ * schema-qualified: nothing depends on search_path.
+ */
+#define LISTENER_CATALOG_QUERY \
+	"SELECT (SELECT pg_catalog.string_agg(i, E'\\n') FROM realtime.database_ids() AS i), " \
+	"(SELECT pg_catalog.string_agg(c, E'\\n') FROM realtime.collections() AS c)"
+
+
 static void listener_on_io(Watch *w, uint32_t events);
+static void listener_catalog_answered(Listener *l);
 static void listener_start(Listener *l);
 static void listener_next_query(Listener *l);
 
@@ -105,6 +122,7 @@ listener_fail(Listener *l, const char *what)
 	l->conn = NULL;
 	l->listening = false;
 	l->query = QUERY_NONE;
+	listener_catalog_answered(l);
 	l->state = LISTENER_WAITING;
 	l->deadline_ms = l->relay->loop.now_ms + l->backoff_ms;
 	l->backoff_ms *= 2;
@@ -149,6 +167,8 @@ listener_destroy(Listener *l)
 		PQfinish(l->conn);
 	free(l->conninfo);
 	free(l->channel);
+	free(l->catalog_ids);
+	free(l->catalog_collections);
 	free(l);
 }
 
@@ -178,6 +198,58 @@ listener_request_purge(Listener *l, int retention_s)
 {
 	l->purge_retention_s = retention_s;
 	listener_next_query(l);
+}
+
+/* A disconnected listener answers at once with what it knew. */
+void
+listener_request_catalog(Listener *l)
+{
+	if (!listener_connected(l))
+	{
+		catalog_answered(l->relay);
+		return;
+	}
+	l->catalog_wanted = true;
+	l->catalog_requested = true;
+	listener_next_query(l);
+}
+
+bool
+listener_catalog(const Listener *l, const char **database_ids, const char **collections)
+{
+	*database_ids = l->catalog_ids;
+	*collections = l->catalog_collections;
+	return l->catalog_known;
+}
+
+/* Tell catalog.c, if it waits, that this listener is done. */
+static void
+listener_catalog_answered(Listener *l)
+{
+	if (l->catalog_requested)
+	{
+		l->catalog_requested = false;
+		catalog_answered(l->relay);
+	}
+}
+
+/* The catalog query's result: known if the extension answered. */
+static void
+listener_on_catalog(Listener *l, PGresult *res, bool ok)
+{
+	free(l->catalog_ids);
+	free(l->catalog_collections);
+	l->catalog_ids = l->catalog_collections = NULL;
+	l->catalog_known = ok && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+	if (l->catalog_known)
+	{
+		l->catalog_ids = relay_strdup(PQgetvalue(res, 0, 0));
+		l->catalog_collections = relay_strdup(PQgetvalue(res, 0, 1));	/* "" if NULL */
+	}
+	else
+		relay_log(RLOG_DEBUG, "database listener: no catalog of database \"%s\" (channels naming it are not "
+				  "checked): %s", PQdb(l->conn), ok ? "no answer" : PQresultErrorMessage(res));
+	listener_catalog_answered(l);
 }
 
 /* Begin a non-blocking connection attempt. */
@@ -317,6 +389,12 @@ listener_next_query(Listener *l)
 								 1, NULL, params, NULL, NULL, 0);
 		l->query = QUERY_FETCH;
 	}
+	else if (l->catalog_wanted)
+	{
+		sent = PQsendQuery(l->conn, LISTENER_CATALOG_QUERY);
+		l->catalog_wanted = false;
+		l->query = QUERY_CATALOG;
+	}
 	else if (l->purge_retention_s > 0)
 	{
 		char		retention[32];
@@ -393,6 +471,9 @@ listener_on_result(Listener *l, PGresult *res)
 				p->done = true;
 				listener_drain_pending(l);
 			}
+			break;
+		case QUERY_CATALOG:
+			listener_on_catalog(l, res, ok);
 			break;
 		case QUERY_PURGE:
 			if (!ok)

@@ -421,6 +421,7 @@ relay_wait_timeout(Relay *relay)
 		next = min_deadline(next, relay_list_deadline(relay, list, timeout));
 	}
 	next = min_deadline(next, relay_slow_deadline(relay));
+	next = min_deadline(next, catalog_next_deadline(relay));
 	for (int i = 0; i < relay->nlisteners; i++)
 		next = min_deadline(next, listener_next_deadline(relay->listeners[i]));
 	if (relay->config.purge_interval_ms > 0)
@@ -469,6 +470,7 @@ relay_fire_timers(Relay *relay)
 		client_kill(c, "output over pg_realtime.client_output_soft_limit for longer than "
 					"pg_realtime.client_output_grace (client too slow); disconnected");	/* leaves the list */
 	}
+	catalog_on_timer(relay);
 	for (int i = 0; i < relay->nlisteners; i++)
 	{
 		int64_t		d = listener_next_deadline(relay->listeners[i]);
@@ -684,6 +686,7 @@ relay_create(const RelayConfig *config)
 	dlist_init(&relay->timers_sse);
 	dlist_init(&relay->timers_closing);
 	dlist_init(&relay->slow);
+	relay->catalog.next_ms = -1;
 	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
 	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (relay->config.replay_events > 0)
@@ -748,7 +751,10 @@ relay_reload(Relay *relay)
 	relay->config = next;
 	relay_apply_limits(relay);
 	if (listeners_changed)
+	{
 		relay_start_listeners(relay);
+		catalog_listeners_replaced(relay);
+	}
 	relay_log(RLOG_INFO, "configuration reloaded%s", listeners_changed ? "; database connections restarted" : "");
 }
 

@@ -129,6 +129,8 @@ typedef struct Client
 	bool		close_after_flush;
 	bool		got_close;		/* peer sent its close frame */
 	bool		websocket;		/* upgraded: input is frames, even while closing */
+	bool		catalog_recheck;	/* a subscription waits for a catalog
+									 * refresh (catalog.c) */
 	int8_t		counted_as;		/* 0, or the state it is counted under */
 	ProtoSession session;
 	char		peer[56];		/* "addr:port" for log lines */
@@ -142,6 +144,7 @@ extern void client_shutdown(Client *c);	/* relay stopping: 1001 / end SSE */
 extern void client_free(Client *c);
 extern void client_kill(Client *c, const char *why);	/* mark dead, log */
 extern void client_send_keepalive(Client *c);
+extern void client_send_warning(Client *c, const char *message, size_t len);
 
 /* ---- database listener (listener.c): one LISTEN connection ---- */
 typedef struct Listener Listener;
@@ -152,6 +155,33 @@ extern int64_t listener_next_deadline(Listener *l);	/* -1: none */
 extern void listener_on_timer(Listener *l);
 extern bool listener_connected(const Listener *l);
 extern void listener_request_purge(Listener *l, int retention_s);
+
+/* Fetch the database's catalog; catalog_answered() follows (maybe at once). */
+extern void listener_request_catalog(Listener *l);
+
+/*
+ * What the database publishes: the database ids its events may carry and
+ * its collection ids, one a line; false while not known.
+ */
+extern bool listener_catalog(const Listener *l, const char **database_ids, const char **collections);
+
+/* ---- which channels can match (catalog.c) ---- */
+typedef struct CatalogState
+{
+	uint32_t	flag_gen;		/* bumped when a client waits for a refresh */
+	uint32_t	start_gen;		/* flag_gen when the last refresh started */
+	uint32_t	done_gen;		/* start_gen of the last refresh processed */
+	int			pending;		/* listeners yet to answer the refresh */
+	int64_t		started_ms;		/* when the last refresh started; 0 never */
+	int64_t		next_ms;		/* rate-limited refresh due; -1 none */
+} CatalogState;
+
+extern void catalog_check_new_subscriptions(Client *c);
+extern void catalog_want_refresh(struct Relay *relay);
+extern void catalog_answered(struct Relay *relay);
+extern void catalog_listeners_replaced(struct Relay *relay);
+extern int64_t catalog_next_deadline(struct Relay *relay);
+extern void catalog_on_timer(struct Relay *relay);
 
 /* ---- relay (relay.c) ---- */
 
@@ -212,6 +242,7 @@ struct Relay
 	RelayEvent **replay;
 
 	int64_t		next_purge_ms;
+	CatalogState catalog;
 	bool		shutdown_requested;
 	bool		reload_requested;
 	int64_t		started_ms;

@@ -33,6 +33,7 @@ typedef struct Subscription
 	const char *quoted_id;		/* "\"id\"", ready to append to a frame */
 	uint8_t		id_len;			/* without the quotes */
 	bool		match_all;		/* no queries, or select("*") among them */
+	bool		checked;		/* its channels were checked (catalog.c) */
 	uint16_t	nchannels;
 	uint16_t	nqueries;
 	SubChannel *channels;		/* inside the block */
