@@ -1,8 +1,8 @@
 /*
  * relay.h - the relay's interface to its two hosts
  *
- * The same relay runs as a PostgreSQL background worker (src/worker.c) and
- * as the standalone pg_realtime_relay executable (src/relay_main.c).  A host
+ * The same relay runs as a PostgreSQL background worker (src/host/worker.c) and
+ * as the standalone pg_realtime_relay executable (src/host/relay_main.c).  A host
  * fills a RelayConfig, creates the relay, routes its signals to
  * relay_signal_*() and calls relay_run(), which returns after a clean
  * shutdown.

@@ -3,7 +3,8 @@
  *
  * loop.c waits; relay.c accepts, fans events out and keeps time; client.c
  * speaks HTTP, WebSocket and SSE to one peer; listener.c holds one LISTEN
- * connection to PostgreSQL.  Hosts see only relay.h.
+ * connection to PostgreSQL; catalog.c warns about channels that never
+ * match.  Hosts see only relay.h.
  */
 #ifndef RELAY_INT_H
 #define RELAY_INT_H

@@ -13,9 +13,10 @@ import { Inbox, withTimeout } from './wait.mjs';
  * {code, reason} when the connection ends.
  */
 export class WsClient {
-  static async open(url, { headers, timeout = 5000, maxPayload } = {}) {
+  static async open(url, { headers, timeout = 5000, maxPayload, ca } = {}) {
     const c = new WsClient();
-    c.ws = new WebSocket(url, { headers, maxPayload, handshakeTimeout: timeout });
+    // ca: the certificate authority of a wss:// server (a test's self-signed one)
+    c.ws = new WebSocket(url, { headers, maxPayload, handshakeTimeout: timeout, ...(ca ? { ca } : {}) });
     c.inbox = new Inbox(`WebSocket ${url}`);
     c.raw = [];
     c.pongs = new Inbox('pongs');
@@ -270,11 +271,12 @@ export function closeCode(frame) {
 
 /*
  * curl -N -g reading an SSE stream (with Accept: text/event-stream unless
- * accept is false).  .records is an Inbox of parsed records ({id, data,
- * comment, retry}); .exited resolves curl's exit code.
+ * accept is false; curlArgs: more options, e.g. --cacert).  .records is an
+ * Inbox of parsed records ({id, data, comment, retry}); .exited resolves
+ * curl's exit code.
  */
-export function curlSse(url, { headers = [], maxTime = 60, accept = true } = {}) {
-  const args = [...(process.env.DEBUG_CURL ? ['-v'] : []), '-N', '-g', '-s', '-S', '--max-time', String(maxTime)];
+export function curlSse(url, { headers = [], maxTime = 60, accept = true, curlArgs = [] } = {}) {
+  const args = [...(process.env.DEBUG_CURL ? ['-v'] : []), '-N', '-g', '-s', '-S', '--max-time', String(maxTime), ...curlArgs];
   if (accept) args.push('-H', 'Accept: text/event-stream');
   for (const h of headers) args.push('-H', h);
   args.push(url);
