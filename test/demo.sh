@@ -53,7 +53,7 @@ test/cluster.sh start "$dir" "$PORT" \
   "shared_preload_libraries = 'pg_realtime'" \
   "pg_realtime.port = $RELAY_PORT"
 eval "$(test/cluster.sh env "$dir" "$PORT")"
-node examples/serve.mjs "$HTTP_PORT" >/dev/null &
+node examples/serve.mjs "$HTTP_PORT" >"$dir/http.log" 2>&1 &
 server=$!
 
 channel=$(psql -qAt -v ON_ERROR_STOP=1 <<'SQL'
@@ -71,6 +71,13 @@ SELECT realtime.track('public.orders', read => ARRAY['any'],
                       created_at_column => 'created_at', updated_at_column => 'updated_at');
 SQL
 )
+
+# say "running" only once the page and the relay answer (bounded: 30 s)
+for _ in $(seq 300); do
+  grep -q serving "$dir/http.log" && curl -sf "http://localhost:$RELAY_PORT/v1/health" >/dev/null && break
+  kill -0 "$server" 2>/dev/null || { cat "$dir/http.log" >&2; exit 1; }
+  sleep 0.1
+done
 
 echo
 echo "pg_realtime demo is running."

@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 for pkg in postgresql-15 postgresql-server-dev-15 libpq-dev libjson-c-dev libssl-dev pkg-config make gcc \
-           clang libclang-rt-14-dev curl openssl nginx-light nodejs npm; do
+           clang libclang-rt-14-dev curl openssl nginx-light chromium nodejs npm; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 # nodejs may come from outside Debian's packages on some images: accept a working node >= 20
