@@ -50,6 +50,19 @@ async function dribble(sock, buf, rand) {
   }
 }
 
+/*
+ * A channel shaped like a document channel, with random levels: the
+ * relay's check of channels that never match (catalog.c) parses them and
+ * looks their database ids and collections up.
+ */
+function randomChannel(rand) {
+  const level = () => (rand() < 0.3 ? ['orders', 'postgres', '', '*', 'documents'][Math.floor(rand() * 5)]
+    : randomBytes(rand, Math.floor(rand() * 12)).toString('latin1'));
+  const parts = [rand() < 0.5 ? 'databases' : 'tablesdb', level(), rand() < 0.5 ? 'collections' : 'tables', level(),
+    rand() < 0.5 ? 'documents' : 'rows', level(), level(), level()];
+  return parts.slice(0, 1 + Math.floor(rand() * parts.length)).join(rand() < 0.9 ? '.' : '..');
+}
+
 const HEADS = [
   'GET /v1/realtime?project=p&channels[]=documents HTTP/1.1\r\nHost: x\r\n',
   'GET /v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ',
@@ -78,7 +91,8 @@ async function badFrameClient(rand) {
         { fin: rand() < 0.7, mask: rand() < 0.9 }));
     else if (kind < 0.6)
       frames.push(wsFrame(1, JSON.stringify({ type: ['subscribe', 'unsubscribe', 'ping', 'x', null][i % 5],
-        data: [{ channels: [randomBytes(rand, 8).toString('base64')], queries: ['{"method":"equal"'] }] })));
+        data: [{ channels: [randomBytes(rand, 8).toString('base64'), randomChannel(rand)],
+          queries: rand() < 0.5 ? ['{"method":"equal"'] : [] }] })));
     else if (kind < 0.8)
       frames.push(randomBytes(rand, Math.floor(rand() * 40)));
     else
