@@ -156,10 +156,29 @@ typedef struct Acceptor
 	struct Relay *relay;
 } Acceptor;
 
+/* Why a notification or event was not delivered (GET /v1/health "dropped"). */
+typedef enum RelayDrop
+{
+	DROP_UNSEALED,				/* plaintext from a database that seals */
+	DROP_FORGED,				/* sealed, but malformed or fails to authenticate */
+	DROP_UNKNOWN_KEY,			/* sealed with a key the database does not have */
+	DROP_REPLAYED,				/* authentic, but seen before or too old */
+	DROP_DATABASE,				/* names another database than its own */
+	DROP_TOO_LARGE,				/* over max_event_size */
+	DROP_MALFORMED,				/* not a valid event, or over the JSON limits */
+	DROP_DUPLICATE,				/* points at a large event already fetched */
+	DROP_OVER_BUDGET,			/* max_pending was reached */
+	DROP_UNREADABLE,			/* a large event that could not be read */
+	DROP_NREASONS
+} RelayDrop;
+
+extern const char *const relay_drop_names[DROP_NREASONS];
+
 typedef struct RelayStats
 {
 	uint64_t	events_received;
-	uint64_t	events_invalid;
+	uint64_t	events_invalid; /* all dropped, whatever the reason */
+	uint64_t	dropped[DROP_NREASONS];
 	uint64_t	deliveries;
 	uint64_t	clients_accepted;
 	uint64_t	clients_refused;
@@ -200,7 +219,9 @@ struct Relay
 	uint64_t	next_event_id;
 	int			replay_head;	/* ring of recent events for Last-Event-ID */
 	int			replay_count;
+	size_t		replay_bytes;	/* their cost (RelayEvent.cost) */
 	RelayEvent **replay;
+	size_t		pending_bytes;	/* held by listeners behind fetches (max_pending) */
 
 	int64_t		next_purge_ms;
 	bool		shutdown_requested;
@@ -213,6 +234,7 @@ struct Relay
 #define CLOSING_TIMEOUT_MS 3000
 
 extern void relay_publish(struct Relay *relay, RelayEvent *ev);
+extern void relay_count_drop(struct Relay *relay, RelayDrop reason);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_health_json(struct Relay *relay, Buf *out);
 extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len);

@@ -16,6 +16,38 @@
 
 #define DEFAULT_VECTORS "test/vectors/appwrite-events.json"
 
+/*
+ * The event keeps the payload's top level for queries: every member, the
+ * scalars as they are, objects and arrays empty (they match no query).
+ */
+static bool
+payload_kept_top_level(struct json_object *full, struct json_object *kept)
+{
+	bool		ok = json_object_object_length(full) == json_object_object_length(kept);
+
+	json_object_object_foreach(full, key, value)
+	{
+		struct json_object *k;
+
+		if (!json_object_object_get_ex(kept, key, &k) ||
+			json_object_get_type(k) != json_object_get_type(value))
+			return false;
+		if (json_object_is_type(value, json_type_object))
+		{
+			if (json_object_object_length(k) != 0)
+				return false;
+		}
+		else if (json_object_is_type(value, json_type_array))
+		{
+			if (json_object_array_length(k) != 0)
+				return false;
+		}
+		else if (!json_object_equal(k, value))
+			return false;
+	}
+	return ok;
+}
+
 static RelayEvent *
 parse_ok(const char *text)
 {
@@ -219,8 +251,7 @@ test_inline(void)
 		CHECK(json_object_object_get_ex(frame, "data", &data));
 		CHECK(json_object_object_get_ex(data, "events", &f) && json_object_array_length(f) == 42);
 		CHECK(json_object_object_get_ex(data, "channels", &f) && json_object_array_length(f) == 16);
-		CHECK(json_object_object_get_ex(data, "payload", &f) &&
-			  json_object_equal(f, ev->payload));
+		CHECK(json_object_object_get_ex(data, "payload", &f) && payload_kept_top_level(f, ev->payload));
 		CHECK(json_object_object_get_ex(data, "subscriptions", &f) &&
 			  json_object_array_length(f) == 1);
 	}
