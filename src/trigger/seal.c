@@ -421,13 +421,13 @@ realtime_open(PG_FUNCTION_ARGS)
 	size_t		record_len;
 	int			r;
 
+	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
+		return (Datum) 0;
 	payload = PG_GETARG_TEXT_PP(0);
 	channel = PG_ARGISNULL(2) ? pg_realtime_channel : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	text_payload = VARDATA_ANY(payload);
 
-	InitMaterializedSRF(fcinfo, 0);
 	bin = palloc(ENVELOPE_MAX_BINARY);
 	if (!envelope_decode(text_payload, VARSIZE_ANY_EXHDR(payload), bin, &bin_len, &header))
 		ereport(ERROR,
