@@ -142,7 +142,7 @@ envelope_decode(const char *text, size_t len, unsigned char *bin, size_t *bin_le
 	int			pad = 0;
 
 	if (!envelope_is_sealed(text, len) || b64_len % 4 != 0 ||
-		b64_len / 4 * 3 > ENVELOPE_MAX_BINARY || b64_len / 4 * 3 < ENVELOPE_OVERHEAD + 2)
+		b64_len / 4 * 3 > ENVELOPE_MAX_BINARY || b64_len / 4 * 3 < ENVELOPE_OVERHEAD)
 		return false;
 	/* EVP_DecodeBlock skips leading blanks and counts padding as zeros */
 	if (b64[0] == ' ' || b64[0] == '\t' || b64[0] == '\r' || b64[0] == '\n')

@@ -836,7 +836,7 @@ listener_on_setup_result(Listener *l, PGresult *res, bool ok)
 		if (l->setup_error == NULL)
 		{
 			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			const char *msg = PQresultErrorMessage(res);
+			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 			const char *hint = "";
 			Buf			b = BUF_INIT;
 
@@ -845,6 +845,8 @@ listener_on_setup_result(Listener *l, PGresult *res, bool ok)
 			else if (state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 ||
 							   strcmp(state, "42883") == 0))
 				hint = " (is CREATE EXTENSION pg_realtime done in this database?)";
+			if (msg == NULL)
+				msg = PQresultErrorMessage(res);
 			buf_printf(&b, "%.*s%s", listener_trimmed_len(msg), msg, hint);
 			l->setup_error = buf_steal(&b, NULL);
 		}
