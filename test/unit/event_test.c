@@ -450,6 +450,71 @@ test_deep_payload(void)
 	buf_free(&text);
 }
 
+/*
+ * The limits refuse text before a tree is built, and what is kept of an
+ * event costs about its bytes whatever the shape of its payload.
+ */
+static void
+test_bounded(void)
+{
+	const char *head = "{\"v\":1,\"event\":\"e\",\"action\":\"create\",\"databaseId\":\"d\","
+		"\"collectionId\":\"c\",\"documentId\":\"x\",\"read\":[\"any\"],\"payload\":{\"n\":1,\"j\":";
+	EventLimits limits = {8, 1000};
+	Buf			text = BUF_INIT;
+	RelayEvent *ev = NULL;
+	int64_t		large;
+	const char *error = NULL;
+	struct json_object *v;
+
+	/* nesting: the root is at depth 0, the payload 1, "j" 2; 7 arrays reach 8 */
+	buf_append_str(&text, head);
+	buf_append_str(&text, "[[[[[[[]]]]]]]}}");
+	CHECK(event_parse_bounded(text.data, text.len, NULL, &limits, &ev, &large, &error) == EVENT_NOTIFY_INLINE);
+	event_release(ev);
+	buf_reset(&text);
+	buf_append_str(&text, head);
+	buf_append_str(&text, "[[[[[[[[]]]]]]]]}}");
+	CHECK(event_parse_bounded(text.data, text.len, NULL, &limits, &ev, &large, &error) == EVENT_NOTIFY_INVALID);
+	CHECK(ev == NULL && error != NULL && strstr(error, "max_event_depth") != NULL);
+
+	/* values: 1,000 in all */
+	buf_reset(&text);
+	buf_append_str(&text, head);
+	buf_append_char(&text, '[');
+	for (int i = 0; i < 1000; i++)
+		buf_append_str(&text, i ? ",0" : "0");
+	buf_append_str(&text, "]}}");
+	CHECK(event_parse_bounded(text.data, text.len, NULL, &limits, &ev, &large, &error) == EVENT_NOTIFY_INVALID);
+	CHECK(ev == NULL && error != NULL && strstr(error, "max_event_values") != NULL);
+
+	/*
+	 * kept: top-level members, nested ones empty; the cost is about the
+	 * bytes, though the text is 4,000 arrays that json-c would build
+	 */
+	limits.max_depth = 256;
+	limits.max_values = 100000;
+	buf_reset(&text);
+	buf_append_str(&text, head);
+	buf_append_char(&text, '[');
+	for (int i = 0; i < 2000; i++)
+		buf_append_str(&text, i ? ",[]" : "[]");
+	buf_append_str(&text, "],\"o\":{\"a\":{\"b\":1}},\"s\":\"str\"}}");
+	CHECK(event_parse_bounded(text.data, text.len, NULL, &limits, &ev, &large, &error) == EVENT_NOTIFY_INLINE);
+	if (ev)
+	{
+		CHECK(json_object_object_get_ex(ev->payload, "j", &v) && json_object_is_type(v, json_type_array) &&
+			  json_object_array_length(v) == 0);
+		CHECK(json_object_object_get_ex(ev->payload, "o", &v) && json_object_is_type(v, json_type_object) &&
+			  json_object_object_length(v) == 0);
+		CHECK(json_object_object_get_ex(ev->payload, "n", &v) && json_object_get_int(v) == 1);
+		CHECK(json_object_object_get_ex(ev->payload, "s", &v) && strcmp(json_object_get_string(v), "str") == 0);
+		CHECK(strstr(ev->body, "[[],[],[]") != NULL);	/* delivered whole */
+		CHECK(ev->cost > ev->body_len && ev->cost < ev->body_len + 8192);
+		event_release(ev);
+	}
+	buf_free(&text);
+}
+
 static void
 test_format_now(void)
 {
@@ -504,6 +569,7 @@ main(int argc, char **argv)
 	test_length_bounded();
 	test_invalid();
 	test_deep_payload();
+	test_bounded();
 	test_format_now();
 	test_line_breaks();
 	return unit_summary("event");
