@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,6 +444,28 @@ const char *const relay_drop_names[DROP_NREASONS] = {
 	[DROP_UNREADABLE] = "unreadable",
 };
 
+void
+relay_log_client(Relay *relay, RelayLogLevel level, const char *peer, const char *fmt,...)
+{
+	char		msg[512];
+	va_list		ap;
+	uint64_t	suppressed;
+
+	/* debug lines are asked for; the others are what a crowd could flood */
+	if (level == RLOG_DEBUG)
+		suppressed = 0;
+	else if (!ratelimit_allow(&relay->client_log, loop_clock_ms(), &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (suppressed > 0)
+		relay_log(level, "client %s: %s (%llu lines about clients suppressed before this one)", peer, msg,
+				  (unsigned long long) suppressed);
+	else
+		relay_log(level, "client %s: %s", peer, msg);
+}
+
 /* A notification or event was not delivered; see RelayDrop. */
 void
 relay_count_drop(Relay *relay, RelayDrop reason)
@@ -668,6 +691,11 @@ relay_create(const RelayConfig *config)
 	dlist_init(&relay->timers_sse);
 	dlist_init(&relay->timers_closing);
 	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
+	{
+		RateLimit	rl = RATELIMIT_INIT(RELAY_CLIENT_LOG_BURST, RELAY_CLIENT_LOG_WINDOW_MS);
+
+		relay->client_log = rl;
+	}
 	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (relay->config.replay_events > 0)
 		relay->replay = relay_calloc(relay->config.replay_events, sizeof(RelayEvent *));

@@ -14,7 +14,9 @@
 
 #include "buf.h"
 #include "event.h"
+#include "log.h"
 #include "protocol.h"
+#include "ratelimit.h"
 #include "relay.h"
 #include "ws.h"
 
@@ -229,11 +231,23 @@ struct Relay
 	int64_t		started_ms;
 	Buf			scratch;		/* per-event subscription lists */
 	RelayStats	stats;
+	RateLimit	client_log;		/* log lines about clients */
 };
 
 #define CLOSING_TIMEOUT_MS 3000
 
 extern void relay_publish(struct Relay *relay, RelayEvent *ev);
+
+/*
+ * A log line about one client ("client ADDR: ..."): clients together get at
+ * most RELAY_CLIENT_LOG_BURST lines per RELAY_CLIENT_LOG_WINDOW_MS (debug
+ * lines aside), so that no crowd of them floods the log; the next line says
+ * how many were held.
+ */
+#define RELAY_CLIENT_LOG_BURST 20
+#define RELAY_CLIENT_LOG_WINDOW_MS 10000
+extern void relay_log_client(struct Relay *relay, RelayLogLevel level, const char *peer,
+							 const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern void relay_count_drop(struct Relay *relay, RelayDrop reason);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_health_json(struct Relay *relay, Buf *out);

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { health, useCluster, waitRelayReady } from './lib/cluster.mjs';
-import { WsClient, curlSse, isEvent } from './lib/clients.mjs';
+import { OP, WsClient, closeCode, curlSse, isEvent, rawWebSocket, wsFrame } from './lib/clients.mjs';
 import { nextNotification, session } from './lib/pg.mjs';
 import { Channel, Client, Realtime, subscribeAndWait } from './lib/sdk.mjs';
 import { waitFor, withTimeout } from './lib/wait.mjs';
@@ -292,6 +292,25 @@ test('rotate_key(): events in flight under the old key open during the grace, no
     await dropped('unknown_key', before, 1);
   } finally {
     await subs.close();
+  }
+});
+
+test('a crowd of clients breaking the protocol gets at most 20 log lines', async () => {
+  // each is closed with 1002 and would log a line: 60 of them in a burst
+  const lines = () => (cluster.serverLog().match(/pg_realtime: client [^:]+:\d+: .*closing with 1002/g) ?? []).length;
+  const before = lines();
+  const clients = await Promise.all(Array.from({ length: 60 }, () =>
+    rawWebSocket(RELAY, '/v1/realtime?project=p&channels[]=documents')));
+  try {
+    for (const c of clients)
+      c.write(wsFrame(OP.TEXT, 'not masked', { mask: false }));
+    for (const c of clients)
+      assert.equal(closeCode(await c.frame((f) => f.opcode === OP.CLOSE, 5000, 'the close frame')), 1002);
+    // the relay logs a client's line before it queues the close frame
+    const logged = lines() - before;
+    assert.ok(logged >= 1 && logged <= 20, `${logged} lines about 60 clients`);
+  } finally {
+    for (const c of clients) c.destroy();
   }
 });
 
