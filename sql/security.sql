@@ -107,6 +107,11 @@ ALTER TABLE pairs ALTER COLUMN c SET NOT NULL;
 SELECT realtime.track('pairs', read => ARRAY['any'], id_column => 'c', exclude_columns => ARRAY['b']);
 SELECT realtime.track('pairs', read => ARRAY['any'], id_column => 'c', exclude_columns => ARRAY['c']);
 
+-- events leave at commit, in the session that commits: no PREPARE
+BEGIN;
+INSERT INTO notes VALUES (2, 'prepared', NULL);
+PREPARE TRANSACTION 'rt';
+
 -- pg_realtime.seal is for superusers; the relay's grants, by name
 SHOW pg_realtime.seal;
 SELECT realtime.grant_relay('rt_creator');
