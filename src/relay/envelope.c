@@ -216,6 +216,21 @@ envelope_next_record(const unsigned char *plain, size_t plain_len, size_t *offse
 }
 
 bool
+envelope_key_from_base64(const char *text, size_t len, unsigned char key[ENVELOPE_KEY_LEN])
+{
+	unsigned char bin[ENVELOPE_KEY_LEN + 3];
+	bool		ok;
+
+	/* 32 bytes: 44 characters, the last one padding */
+	ok = len == 44 && text[43] == '=' && text[42] != '=' &&
+		EVP_DecodeBlock(bin, (const unsigned char *) text, 44) == ENVELOPE_KEY_LEN + 1;
+	if (ok)
+		memcpy(key, bin, ENVELOPE_KEY_LEN);
+	OPENSSL_cleanse(bin, sizeof(bin));
+	return ok;
+}
+
+bool
 envelope_random(unsigned char *buf, size_t len)
 {
 	return RAND_bytes(buf, (int) len) == 1;

@@ -118,6 +118,10 @@ extern bool envelope_open(const unsigned char key[ENVELOPE_KEY_LEN], const Envel
 extern int	envelope_next_record(const unsigned char *plain, size_t plain_len, size_t *offset,
 								 const char **record, size_t *record_len);
 
+/* A key from its base64 text (as encode(key, 'base64') writes it); false if not one. */
+extern bool envelope_key_from_base64(const char *text, size_t len,
+									 unsigned char key[ENVELOPE_KEY_LEN]);
+
 /* Fill buf with len bytes from OpenSSL's CSPRNG; false on failure. */
 extern bool envelope_random(unsigned char *buf, size_t len);
 

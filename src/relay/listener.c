@@ -28,6 +28,7 @@
 #include "sealed.h"
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -637,11 +638,11 @@ listener_start(Listener *l)
 /* ------------------------------------------------------------ queries */
 
 /*
- * The keys as (id, hex key, seconds until expiry or NULL); the same
+ * The keys as (id, base64 key, seconds until expiry or NULL); the same
  * statement in the setup and in a refresh.
  */
 #define LISTENER_KEYS_SQL \
-	"SELECT k.id, pg_catalog.encode(k.key, 'hex'), " \
+	"SELECT k.id, pg_catalog.encode(k.key, 'base64'), " \
 	"pg_catalog.date_part('epoch', k.expires_at OPERATOR(pg_catalog.-) pg_catalog.now()) " \
 	"FROM realtime.keys k"
 
@@ -734,19 +735,6 @@ listener_next_query(Listener *l)
 	listener_watch_socket(l, PQflush(l->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
-/* Hex digit value, or -1. */
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Replace the keys by the rows of LISTENER_KEYS_SQL. */
 static void
 listener_take_keys(Listener *l, PGresult *res)
@@ -754,20 +742,10 @@ listener_take_keys(Listener *l, PGresult *res)
 	sealed_keys_clear(&l->sealed);
 	for (int row = 0; row < PQntuples(res); row++)
 	{
-		const char *hex = PQgetvalue(res, row, 1);
 		unsigned char key[ENVELOPE_KEY_LEN];
 		int64_t		expires_ms = -1;
-		bool		ok = PQgetlength(res, row, 1) == 2 * ENVELOPE_KEY_LEN;
 
-		for (int i = 0; ok && i < ENVELOPE_KEY_LEN; i++)
-		{
-			int			hi = hexval(hex[2 * i]);
-			int			lo = hexval(hex[2 * i + 1]);
-
-			ok = hi >= 0 && lo >= 0;
-			key[i] = (unsigned char) (hi << 4 | lo);
-		}
-		if (!ok)
+		if (!envelope_key_from_base64(PQgetvalue(res, row, 1), (size_t) PQgetlength(res, row, 1), key))
 			continue;
 		if (!PQgetisnull(res, row, 2))
 			expires_ms = l->relay->loop.now_ms + (int64_t) (strtod(PQgetvalue(res, row, 2), NULL) * 1000);
@@ -775,6 +753,7 @@ listener_take_keys(Listener *l, PGresult *res)
 			continue;
 		sealed_keys_add(&l->sealed, (uint32_t) strtoul(PQgetvalue(res, row, 0), NULL, 10), key,
 						expires_ms);
+		OPENSSL_cleanse(key, sizeof(key));
 	}
 }
 

@@ -108,25 +108,29 @@ trigger_init(void)
 }
 
 /*
- * trigger_current_database_id
- *		The current database's name percent-encoded like a document id,
- *		once per backend (a connected database keeps its name).
+ * trigger_current_database_names
+ *		The current database's name percent-encoded like a document id, and
+ *		that JSON-escaped: once per backend (a connected database keeps its
+ *		name).
  */
-static const char *
-trigger_current_database_id(void)
+static void
+trigger_current_database_names(void)
 {
-	if (trigger_current_database == NULL)
-	{
-		char	   *name = get_database_name(MyDatabaseId);
-		StringInfoData enc;
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	char	   *name;
+	StringInfoData enc;
+	StringInfoData esc;
 
-		initStringInfo(&enc);
-		MemoryContextSwitchTo(oldcxt);
-		row_json_append_id_part(&enc, name, strlen(name));
-		trigger_current_database = enc.data;
-	}
-	return trigger_current_database;
+	if (trigger_current_database != NULL)
+		return;
+	name = get_database_name(MyDatabaseId);
+	initStringInfo(&enc);
+	row_json_append_id_part(&enc, name, strlen(name));
+	initStringInfo(&esc);
+	row_json_escape_inner(&esc, enc.data, enc.len);
+	trigger_current_database_json = MemoryContextStrdup(TopMemoryContext, esc.data);
+	trigger_current_database = MemoryContextStrdup(TopMemoryContext, enc.data);
+	pfree(enc.data);
+	pfree(esc.data);
 }
 
 /*
@@ -140,17 +144,7 @@ trigger_database_id(void)
 {
 	if (pg_realtime_database_id != NULL && pg_realtime_database_id[0] != '\0')
 		return pg_realtime_database_id;
-	if (trigger_current_database_json == NULL)
-	{
-		const char *id = trigger_current_database_id();
-		StringInfoData esc;
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(&esc);
-		MemoryContextSwitchTo(oldcxt);
-		row_json_escape_inner(&esc, id, strlen(id));
-		trigger_current_database_json = esc.data;
-	}
+	trigger_current_database_names();
 	return trigger_current_database_json;
 }
 
@@ -165,7 +159,8 @@ realtime_database_id(PG_FUNCTION_ARGS)
 {
 	if (pg_realtime_database_id != NULL && pg_realtime_database_id[0] != '\0')
 		PG_RETURN_TEXT_P(cstring_to_text(pg_realtime_database_id));
-	PG_RETURN_TEXT_P(cstring_to_text(trigger_current_database_id()));
+	trigger_current_database_names();
+	PG_RETURN_TEXT_P(cstring_to_text(trigger_current_database));
 }
 
 /*

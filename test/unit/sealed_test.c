@@ -322,6 +322,23 @@ test_guard_full(void)
 	sealed_free(&s);
 }
 
+/* Keys as the relay reads them: encode(key, 'base64') */
+static void
+test_key_text(void)
+{
+	unsigned char key[ENVELOPE_KEY_LEN];
+	unsigned char want[ENVELOPE_KEY_LEN];
+
+	for (int i = 0; i < ENVELOPE_KEY_LEN; i++)
+		want[i] = (unsigned char) (i * 7 + 1);
+	/* SELECT encode(decode(string_agg(lpad(to_hex(g * 7 + 1), 2, '0'), ''), 'hex'), 'base64') FROM generate_series(0, 31) g */
+	CHECK(envelope_key_from_base64("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o=", 44, key));
+	CHECK(memcmp(key, want, sizeof(key)) == 0);
+	CHECK(!envelope_key_from_base64("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o", 43, key));
+	CHECK(!envelope_key_from_base64("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM0w==", 44, key));
+	CHECK(!envelope_key_from_base64("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09!=", 44, key));
+}
+
 static void
 test_ratelimit(void)
 {
@@ -348,6 +365,7 @@ main(void)
 	test_decode();
 	test_guard();
 	test_guard_full();
+	test_key_text();
 	test_ratelimit();
 	return unit_summary("sealed");
 }
