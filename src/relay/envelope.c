@@ -2,12 +2,13 @@
  * envelope.c - seal and open notifications (AES-256-GCM, libcrypto)
  *
  * See envelope.h for the format.  The cipher is fetched from libcrypto once
- * per process and each call uses its own short-lived context: sealing is
- * once per notification (a batch of events), not per row.
+ * per process and one context serves every call: sealing is once per
+ * notification (a batch of events), not per row, and must stay cheap.
  */
 #include "envelope.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -18,12 +19,96 @@ static const char envelope_aad_tag[] = "pg_realtime seal 1";
 /* AES-256-GCM, fetched once: an implicit fetch per call costs a lock. */
 static EVP_CIPHER *envelope_cipher_cache;
 
+/* One context for every seal and open of the process, set up anew by each. */
+static EVP_CIPHER_CTX *envelope_ctx_cache;
+
+/* The nonces of this process: a random prefix and a counter (see envelope_nonce). */
+static unsigned char envelope_nonce_prefix[8];
+static pid_t envelope_nonce_pid;
+static uint32_t envelope_nonce_counter;
+
 static const EVP_CIPHER *
 envelope_cipher(void)
 {
 	if (envelope_cipher_cache == NULL)
 		envelope_cipher_cache = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	return envelope_cipher_cache;
+}
+
+static EVP_CIPHER_CTX *
+envelope_ctx(void)
+{
+	if (envelope_ctx_cache == NULL)
+		envelope_ctx_cache = EVP_CIPHER_CTX_new();
+	return envelope_ctx_cache;
+}
+
+/*
+ * Base64 of every 12 bits: two characters per lookup.  EVP_EncodeBlock
+ * looks up one character at a time, and encoding was more than half of
+ * what sealing a notification cost.
+ */
+static uint16_t envelope_b64_pairs[4096];
+
+static void
+envelope_b64_init(void)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	for (int i = 0; i < 4096; i++)
+	{
+		char		pair[2] = {alphabet[i >> 6], alphabet[i & 63]};
+
+		memcpy(&envelope_b64_pairs[i], pair, 2);
+	}
+}
+
+size_t
+envelope_base64_encode(char *out, const unsigned char *in, size_t n)
+{
+	char	   *o = out;
+	size_t		i = 0;
+
+	if (envelope_b64_pairs[0] == 0)
+		envelope_b64_init();
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* 6 bytes to 8 characters, one store: a pair's first character is its low byte */
+	for (; i + 6 <= n; i += 6)
+	{
+		uint32_t	a = ((uint32_t) in[i] << 16) | ((uint32_t) in[i + 1] << 8) | in[i + 2];
+		uint32_t	b = ((uint32_t) in[i + 3] << 16) | ((uint32_t) in[i + 4] << 8) | in[i + 5];
+		uint64_t	w = (uint64_t) envelope_b64_pairs[a >> 12] |
+			(uint64_t) envelope_b64_pairs[a & 4095] << 16 |
+			(uint64_t) envelope_b64_pairs[b >> 12] << 32 |
+			(uint64_t) envelope_b64_pairs[b & 4095] << 48;
+
+		memcpy(o, &w, 8);
+		o += 8;
+	}
+#endif
+	for (; i + 3 <= n; i += 3)
+	{
+		uint32_t	v = ((uint32_t) in[i] << 16) | ((uint32_t) in[i + 1] << 8) | in[i + 2];
+
+		memcpy(o, &envelope_b64_pairs[v >> 12], 2);
+		memcpy(o + 2, &envelope_b64_pairs[v & 4095], 2);
+		o += 4;
+	}
+	if (i < n)
+	{
+		/* the last one or two bytes, padded as EVP_EncodeBlock does */
+		uint32_t	v = (uint32_t) in[i] << 16 | (i + 1 < n ? (uint32_t) in[i + 1] << 8 : 0);
+
+		memcpy(o, &envelope_b64_pairs[v >> 12], 2);
+		memcpy(o + 2, &envelope_b64_pairs[v & 4095], 2);
+		o[3] = '=';
+		if (i + 1 == n)
+			o[2] = '=';
+		o += 4;
+	}
+	*o = '\0';
+	return (size_t) (o - out);
 }
 
 static void
@@ -97,7 +182,7 @@ envelope_seal(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
 
 	for (int i = 0; i < npieces; i++)
 		total += pieces[i].len;
-	if (cipher == NULL || total > ENVELOPE_MAX_PLAIN || (ctx = EVP_CIPHER_CTX_new()) == NULL)
+	if (cipher == NULL || total > ENVELOPE_MAX_PLAIN || (ctx = envelope_ctx()) == NULL)
 		return 0;
 
 	header_write(p, header);
@@ -116,14 +201,12 @@ envelope_seal(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
 	ok = ok && EVP_EncryptFinal_ex(ctx, p, &n) == 1;
 	p += ok ? n : 0;
 	ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, ENVELOPE_TAG_LEN, p) == 1;
-	EVP_CIPHER_CTX_free(ctx);
 	if (!ok)
 		return 0;
 	p += ENVELOPE_TAG_LEN;
 
 	memcpy(out, ENVELOPE_PREFIX, ENVELOPE_PREFIX_LEN);
-	n = EVP_EncodeBlock((unsigned char *) out + ENVELOPE_PREFIX_LEN, scratch, (int) (p - scratch));
-	return ENVELOPE_PREFIX_LEN + (size_t) n;
+	return ENVELOPE_PREFIX_LEN + envelope_base64_encode(out + ENVELOPE_PREFIX_LEN, scratch, (size_t) (p - scratch));
 }
 
 bool
@@ -175,7 +258,7 @@ envelope_open(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
 	int			fin = 0;
 	bool		ok;
 
-	if (bin_len < ENVELOPE_OVERHEAD || cipher == NULL || (ctx = EVP_CIPHER_CTX_new()) == NULL)
+	if (bin_len < ENVELOPE_OVERHEAD || cipher == NULL || (ctx = envelope_ctx()) == NULL)
 		return false;
 	ct_len = bin_len - ENVELOPE_OVERHEAD;
 	memcpy(tag, ct + ct_len, ENVELOPE_TAG_LEN);
@@ -185,7 +268,6 @@ envelope_open(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
 		(ct_len == 0 || EVP_DecryptUpdate(ctx, plain, &n, ct, (int) ct_len) == 1) &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, ENVELOPE_TAG_LEN, tag) == 1 &&
 		EVP_DecryptFinal_ex(ctx, plain + (ct_len == 0 ? 0 : n), &fin) == 1;
-	EVP_CIPHER_CTX_free(ctx);
 	if (!ok)
 	{
 		/* nothing of a forgery is handed out */
@@ -228,6 +310,31 @@ envelope_key_from_base64(const char *text, size_t len, unsigned char key[ENVELOP
 		memcpy(key, bin, ENVELOPE_KEY_LEN);
 	OPENSSL_cleanse(bin, sizeof(bin));
 	return ok;
+}
+
+/*
+ * A nonce no other seal under the key has had (NIST SP 800-38D 8.2.1): a
+ * 64-bit random prefix of this process, drawn again after a fork (backends
+ * are forked from the postmaster) and when the 32-bit counter after it runs
+ * out.  Unique within a process by the counter, across processes by the
+ * prefix (a collision of two is about 2^-64 per pair); cheaper than asking
+ * the CSPRNG for every notification.
+ */
+bool
+envelope_nonce(unsigned char nonce[ENVELOPE_NONCE_LEN])
+{
+	pid_t		pid = getpid();
+
+	if (pid != envelope_nonce_pid || envelope_nonce_counter == UINT32_MAX)
+	{
+		if (!envelope_random(envelope_nonce_prefix, sizeof(envelope_nonce_prefix)))
+			return false;
+		envelope_nonce_pid = pid;
+		envelope_nonce_counter = 0;
+	}
+	memcpy(nonce, envelope_nonce_prefix, sizeof(envelope_nonce_prefix));
+	put_u32(nonce + sizeof(envelope_nonce_prefix), envelope_nonce_counter++);
+	return true;
 }
 
 bool

@@ -8,7 +8,7 @@
  *     "rt1:" base64( header | nonce | ciphertext | tag )
  *
  * header = key id (u32) | sequence (u64) | part (u32), big-endian; nonce 12
- * random bytes; AES-256-GCM with a 16-byte tag.  The associated data binds
+ * bytes, never repeated (a random prefix per process and a counter); AES-256-GCM with a 16-byte tag.  The associated data binds
  * the header to where the notification may come from:
  *
  *     "pg_realtime seal 1" NUL | sender PID (u32) | database NUL | channel NUL | header
@@ -82,13 +82,19 @@ extern bool envelope_aad_init(EnvelopeAad *aad, uint32_t pid, const char *databa
 /*
  * Seal npieces pieces of plaintext (at most ENVELOPE_MAX_PLAIN bytes in all)
  * into out (room for ENVELOPE_MAX_TEXT + 1 bytes), NUL-terminated; scratch
- * needs ENVELOPE_MAX_BINARY bytes.  nonce: ENVELOPE_NONCE_LEN fresh random
- * bytes.  Returns the text length, or 0 if libcrypto failed.
+ * needs ENVELOPE_MAX_BINARY bytes.  nonce: from envelope_nonce().  Returns
+ * the text length, or 0 if libcrypto failed.
  */
 extern size_t envelope_seal(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
 							const EnvelopeHeader *header, const unsigned char *nonce,
 							const EnvelopePiece *pieces, int npieces,
 							char *out, unsigned char *scratch);
+
+/*
+ * Standard base64 (RFC 4648, with padding) of in[0..n) into out, which
+ * needs 4 * ceil(n / 3) + 1 bytes; NUL-terminated; returns its length.
+ */
+extern size_t envelope_base64_encode(char *out, const unsigned char *in, size_t n);
 
 /* True if text looks sealed (has the prefix); plaintext events start with '{'. */
 extern bool envelope_is_sealed(const char *text, size_t len);
@@ -121,6 +127,9 @@ extern int	envelope_next_record(const unsigned char *plain, size_t plain_len, si
 /* A key from its base64 text (as encode(key, 'base64') writes it); false if not one. */
 extern bool envelope_key_from_base64(const char *text, size_t len,
 									 unsigned char key[ENVELOPE_KEY_LEN]);
+
+/* A fresh nonce for envelope_seal(): never the same twice; false on failure. */
+extern bool envelope_nonce(unsigned char nonce[ENVELOPE_NONCE_LEN]);
 
 /* Fill buf with len bytes from OpenSSL's CSPRNG; false on failure. */
 extern bool envelope_random(unsigned char *buf, size_t len);

@@ -22,11 +22,12 @@
 #include "seal.h"
 
 /*
- * Chunk sizes: the first is small (most transactions change a few rows),
- * each next one twice as big up to the maximum.  A record (at most ~8 kB)
- * never spans two chunks.
+ * Chunk sizes: the first is the backend's own, kept from one transaction
+ * to the next (no allocation, no fresh pages for the common transaction),
+ * each next one twice as big up to the maximum, in transaction memory.  A
+ * record (at most ~8 kB) never spans two chunks.
  */
-#define CAPTURE_CHUNK_FIRST (16 * 1024)
+#define CAPTURE_CHUNK_FIRST (64 * 1024)
 #define CAPTURE_CHUNK_MAX (1024 * 1024)
 
 typedef struct CaptureMark
@@ -51,6 +52,9 @@ static CaptureState *capture_state = NULL;
 
 /* A key to announce with: outside transaction memory, wiped at the end. */
 static CaptureAnnounce capture_announcement;
+
+/* The first chunk of every transaction's batch (TopMemoryContext). */
+static StringInfoData capture_first_chunk;
 static bool capture_callbacks = false;
 
 /*
@@ -83,8 +87,11 @@ capture_truncate(CaptureState *st, const CaptureMark *mark)
 		StringInfo	last = llast(st->batch.chunks);
 
 		st->batch.chunks = list_delete_last(st->batch.chunks);
-		pfree(last->data);
-		pfree(last);
+		if (last != &capture_first_chunk)
+		{
+			pfree(last->data);
+			pfree(last);
+		}
 	}
 	if (mark->nchunks > 0)
 		((StringInfo) llast(st->batch.chunks))->len = mark->chunk_len;
@@ -140,7 +147,7 @@ capture_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-			if (st->batch.nevents > 0 || st->announce)
+			if ((st->batch.nevents > 0 || st->announce) && st->sink->emit != NULL)
 				st->sink->emit(&st->batch, st->announce ? &capture_announcement : NULL);
 			capture_state = NULL;
 			break;
@@ -189,19 +196,39 @@ void
 capture_add(const char *event, int len)
 {
 	CaptureState *st = capture_current();
-	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-	StringInfo	chunk = st->batch.chunks != NIL ? llast(st->batch.chunks) : NULL;
+	MemoryContext oldcxt;
+	StringInfo	chunk;
 	uint32		netlen = pg_hton32((uint32) len);
 
+	if (st->sink->add != NULL)
+	{
+		st->sink->add(event, len);
+		return;
+	}
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	chunk = st->batch.chunks != NIL ? llast(st->batch.chunks) : NULL;
 	capture_remember_level(st, GetCurrentTransactionNestLevel());
 	/* the +1: a StringInfo keeps room for a terminating NUL */
 	if (chunk == NULL || chunk->len + (int) sizeof(netlen) + len + 1 > chunk->maxlen)
 	{
-		int			size = chunk == NULL ? CAPTURE_CHUNK_FIRST : Min(chunk->maxlen * 2, CAPTURE_CHUNK_MAX);
+		if (chunk == NULL)
+		{
+			/* the backend's first chunk (a rolled-back savepoint may give it back) */
+			chunk = &capture_first_chunk;
+			if (chunk->data == NULL)
+			{
+				chunk->data = MemoryContextAlloc(TopMemoryContext, CAPTURE_CHUNK_FIRST);
+				chunk->maxlen = CAPTURE_CHUNK_FIRST;
+			}
+		}
+		else
+		{
+			int			size = Min(chunk->maxlen * 2, CAPTURE_CHUNK_MAX);
 
-		chunk = palloc(sizeof(StringInfoData));
-		chunk->maxlen = Max(size, (int) sizeof(netlen) + len + 1);
-		chunk->data = palloc(chunk->maxlen);
+			chunk = palloc(sizeof(StringInfoData));
+			chunk->maxlen = Max(size, (int) sizeof(netlen) + len + 1);
+			chunk->data = palloc(chunk->maxlen);
+		}
 		chunk->len = 0;
 		chunk->cursor = 0;
 		st->batch.chunks = lappend(st->batch.chunks, chunk);

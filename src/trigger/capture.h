@@ -45,12 +45,14 @@ typedef struct CaptureAnnounce
  * A transport for the batches.  emit() gets the whole batch at pre-commit
  * (and the announcement, or NULL); max_event is the longest event it can
  * carry inline (longer ones are stored in realtime.large_events and a
- * pointer is captured instead).
+ * pointer is captured instead).  A sink with add() gathers nothing: each
+ * event (NUL-terminated) goes to add() at once, and emit() is not called.
  */
 typedef struct CaptureSink
 {
 	const char *name;
 	int			(*max_event) (void);
+	void		(*add) (const char *event, int len);
 	void		(*emit) (const CaptureBatch *batch, const CaptureAnnounce *announce);
 } CaptureSink;
 
@@ -61,7 +63,7 @@ typedef struct CaptureSink
  */
 extern const CaptureSink *capture_begin(void);
 
-/* Append one event (JSON text) to the current transaction's batch. */
+/* Append one event (JSON text, NUL-terminated) to the current transaction's batch. */
 extern void capture_add(const char *event, int len);
 
 /* Announce a key rotation at commit (see CaptureAnnounce). */

@@ -4,8 +4,8 @@
  * The sealed sink (pg_realtime.seal = on) packs the batch that capture.c
  * gathered into as few notifications as fit, in order, takes one value of
  * realtime.event_seq for the transaction and seals each notification with
- * the database's current key (envelope.c).  The plaintext sink sends each
- * event as it is.  realtime.open() is the way back for backend services, and
+ * the database's current key (envelope.c).  The plaintext sink hands each
+ * event to NOTIFY as it comes, as the trigger did before sealing.  realtime.open() is the way back for backend services, and
  * realtime.random_key()/realtime.keys_changed() serve realtime.rotate_key().
  *
  * Keys are read from realtime.keys with a heap scan from C: writers have no
@@ -74,10 +74,10 @@ PG_FUNCTION_INFO_V1(realtime_open);
 static int	seal_sealed_max_event(void);
 static void seal_sealed_emit(const CaptureBatch *batch, const CaptureAnnounce *announce);
 static int	seal_plain_max_event(void);
-static void seal_plain_emit(const CaptureBatch *batch, const CaptureAnnounce *announce);
+static void seal_plain_add(const char *event, int len);
 
-static const CaptureSink seal_sealed_sink = {"sealed", seal_sealed_max_event, seal_sealed_emit};
-static const CaptureSink seal_plain_sink = {"plaintext", seal_plain_max_event, seal_plain_emit};
+static const CaptureSink seal_sealed_sink = {"sealed", seal_sealed_max_event, NULL, seal_sealed_emit};
+static const CaptureSink seal_plain_sink = {"plaintext", seal_plain_max_event, seal_plain_add, NULL};
 
 void
 seal_init(void)
@@ -257,7 +257,7 @@ seal_notify(uint32 key_id, const unsigned char *key, const EnvelopeAad *aad, uin
 		seal_text = MemoryContextAlloc(TopMemoryContext, ENVELOPE_MAX_TEXT + 1);
 		seal_binary = MemoryContextAlloc(TopMemoryContext, ENVELOPE_MAX_BINARY);
 	}
-	if (!envelope_random(nonce, sizeof(nonce)) ||
+	if (!envelope_nonce(nonce) ||
 		envelope_seal(key, aad, &header, nonce, pieces, npieces, seal_text, seal_binary) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -326,24 +326,14 @@ seal_plain_max_event(void)
 	return pg_realtime_inline_payload_limit;
 }
 
-/* One plaintext notification per event, as README "Event format" shows. */
+/*
+ * One plaintext notification per event, as README "Event format" shows, at
+ * once: NOTIFY itself keeps it until commit and forgets it on rollback.
+ */
 static void
-seal_plain_emit(const CaptureBatch *batch, const CaptureAnnounce *announce)
+seal_plain_add(const char *event, int len)
 {
-	CaptureCursor cur;
-	const char *record;
-	int			n;
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	capture_cursor_init(&cur, batch);
-	while ((n = capture_cursor_next(&cur, &record)) > 0)
-	{
-		resetStringInfo(&buf);
-		appendBinaryStringInfo(&buf, record + ENVELOPE_RECORD_HEAD, n - ENVELOPE_RECORD_HEAD);
-		Async_Notify(pg_realtime_channel, buf.data);
-	}
-	pfree(buf.data);
+	Async_Notify(pg_realtime_channel, event);
 }
 
 /* ------------------------------------------------------- SQL functions */

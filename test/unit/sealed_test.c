@@ -13,6 +13,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+
+#include <openssl/evp.h>
+#include <unistd.h>
 
 static unsigned char key_a[ENVELOPE_KEY_LEN];
 static unsigned char key_b[ENVELOPE_KEY_LEN];
@@ -339,6 +343,56 @@ test_key_text(void)
 	CHECK(!envelope_key_from_base64("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09!=", 44, key));
 }
 
+/* The base64 encoder writes what EVP_EncodeBlock writes, for every length and byte. */
+static void
+test_base64(void)
+{
+	static unsigned char in[600];
+	static char ours[1000];
+	static unsigned char theirs[1000];
+	int			same = 0;
+
+	for (int i = 0; i < (int) sizeof(in); i++)
+		in[i] = (unsigned char) (i * 37 + (i >> 3));
+	for (int n = 0; n <= (int) sizeof(in); n++)
+	{
+		int			k = EVP_EncodeBlock(theirs, in + (n % 7), n - (n % 7));
+		size_t		m = envelope_base64_encode(ours, in + (n % 7), (size_t) (n - (n % 7)));
+
+		same += (size_t) k == m && memcmp(ours, theirs, m + 1) == 0;
+	}
+	CHECK(same == (int) sizeof(in) + 1);
+}
+
+/* Nonces: a counter after the process's prefix; a forked process draws its own prefix. */
+static void
+test_nonce(void)
+{
+	unsigned char a[ENVELOPE_NONCE_LEN];
+	unsigned char b[ENVELOPE_NONCE_LEN];
+	unsigned char child[ENVELOPE_NONCE_LEN];
+	int			fds[2];
+	pid_t		pid;
+
+	CHECK(envelope_nonce(a) && envelope_nonce(b));
+	CHECK(memcmp(a, b, 8) == 0 && memcmp(a, b, ENVELOPE_NONCE_LEN) != 0);
+	CHECK(b[11] == (unsigned char) (a[11] + 1));
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	if (pid == 0)
+	{
+		unsigned char n[ENVELOPE_NONCE_LEN];
+
+		_exit(envelope_nonce(n) && write(fds[1], n, sizeof(n)) == (ssize_t) sizeof(n) ? 0 : 1);
+	}
+	CHECK(pid > 0 && read(fds[0], child, sizeof(child)) == (ssize_t) sizeof(child));
+	CHECK(memcmp(child, a, 8) != 0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 static void
 test_ratelimit(void)
 {
@@ -366,6 +420,8 @@ main(void)
 	test_guard();
 	test_guard_full();
 	test_key_text();
+	test_nonce();
+	test_base64();
 	test_ratelimit();
 	return unit_summary("sealed");
 }
