@@ -120,7 +120,8 @@ SET pg_realtime.inline_payload_limit = 100;
 RESET ALL;
 
 -- Privileges: large events are private, purging them is for the owner;
--- storing one is open (the trigger runs as whoever changes the row).
+-- storing one is for the trigger only, which calls it by OID (whoever
+-- changes the row needs no privilege).  More in the security test.
 SELECT has_table_privilege('public', 'realtime.large_events', 'SELECT') AS public_can_read,
        has_function_privilege('public', 'realtime.purge_large_events(interval)', 'EXECUTE') AS public_can_purge,
        has_function_privilege('public', 'realtime.store_large_event(text)', 'EXECUTE') AS public_can_store,

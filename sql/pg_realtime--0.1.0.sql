@@ -1,9 +1,45 @@
 -- pg_realtime 0.1.0: row changes as Appwrite-style realtime events
 --
--- The C trigger realtime.notify_trigger() sends one NOTIFY per row change at
--- commit (format: README "Event format"); realtime.track() attaches it.
+-- The C trigger realtime.notify_trigger() gathers a transaction's row
+-- changes and, at commit, sends them sealed (AES-256-GCM under this
+-- database's key in realtime.keys) on the NOTIFY channel; realtime.track()
+-- attaches it.  Formats: README "Event format" and "Security".
 
 \echo Use "CREATE EXTENSION pg_realtime" to load this file. \quit
+
+-- Install safety.  CREATE EXTENSION uses a schema "realtime" that already
+-- exists; one made by another role would let that role put its own
+-- functions where the relay and the trigger look for ours.  Refuse a schema
+-- that this CREATE EXTENSION's role does not own, where another role may
+-- create objects, or that already holds objects.
+DO $$
+DECLARE
+  nsp pg_catalog.pg_namespace;
+  problem text;
+BEGIN
+  SELECT * INTO nsp FROM pg_catalog.pg_namespace n
+   WHERE n.nspname OPERATOR(pg_catalog.=) 'realtime';
+  IF nsp.nspowner OPERATOR(pg_catalog.<>)
+       (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+    problem := pg_catalog.format('it is owned by role %s', nsp.nspowner::pg_catalog.regrole);
+  ELSIF EXISTS (SELECT FROM pg_catalog.aclexplode(nsp.nspacl) a
+                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+                   AND a.grantee OPERATOR(pg_catalog.<>) nsp.nspowner) THEN
+    problem := 'other roles may create objects in it';
+  ELSIF EXISTS (SELECT FROM pg_catalog.pg_depend d
+                 WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                   AND d.refobjid OPERATOR(pg_catalog.=) nsp.oid
+                   AND d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_extension'::pg_catalog.regclass) THEN
+    problem := 'it already holds objects';
+  END IF;
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'schema "realtime" already exists and is not safe for pg_realtime: %', problem
+      USING ERRCODE = 'duplicate_schema',
+            DETAIL = 'pg_realtime keeps its functions, keys and events in schema "realtime"; a schema that another role controls could replace them.',
+            HINT = 'Drop or rename the existing schema "realtime" (check who created it), then run CREATE EXTENSION pg_realtime again.';
+  END IF;
+END
+$$;
 
 -- The trigger function, also usable directly:
 --   CREATE TRIGGER t AFTER INSERT OR UPDATE OR DELETE ON x FOR EACH ROW
@@ -12,6 +48,10 @@ CREATE FUNCTION realtime.notify_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'realtime_notify_trigger'
 LANGUAGE C;
+-- A trigger seals whatever collection id and read roles its arguments say:
+-- attaching one is for the roles trusted to speak for collections.  Firing
+-- needs no privilege, so every writer of a tracked table is served.
+REVOKE ALL ON FUNCTION realtime.notify_trigger() FROM PUBLIC;
 
 -- Check trigger arguments for a table as the trigger does on first use.
 CREATE FUNCTION realtime.check_trigger_args(tbl regclass, args text[])
@@ -86,8 +126,10 @@ CREATE TABLE realtime.large_events (
 );
 REVOKE ALL ON realtime.large_events FROM PUBLIC;
 
--- Called by the trigger (any user's change may need it), hence SECURITY
--- DEFINER: callers need no privilege on the table.
+-- Called by the trigger through fmgr, by the OID it was installed with
+-- (any user's change may need it), hence SECURITY DEFINER: callers need no
+-- privilege on the table.  Not callable from SQL by anyone else: rows here
+-- are trusted by the relay.
 CREATE FUNCTION realtime.store_large_event(event text)
 RETURNS bigint
 LANGUAGE sql
@@ -96,11 +138,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
   INSERT INTO realtime.large_events (event) VALUES (event) RETURNING id
 $$;
+REVOKE ALL ON FUNCTION realtime.store_large_event(text) FROM PUBLIC;
 
--- Delete large events older than older_than; returns how many.
+-- Delete large events older than older_than; returns how many.  SECURITY
+-- DEFINER so that the relay's role needs EXECUTE, not DELETE.
 CREATE FUNCTION realtime.purge_large_events(older_than interval DEFAULT '1 hour')
 RETURNS bigint
 LANGUAGE sql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
   WITH gone AS (
@@ -109,6 +154,107 @@ AS $$
   SELECT count(*) FROM gone
 $$;
 REVOKE ALL ON FUNCTION realtime.purge_large_events(interval) FROM PUBLIC;
+
+-- Sealing (README "Security").  The keys of this database: the current one
+-- (expires_at NULL) seals, retired ones still open events sealed before a
+-- rotation until they expire.  Readable only by superusers and the relay's
+-- role (realtime.grant_relay); writers' backends read it from C.  Not
+-- dumped: a restored database gets keys of its own.
+CREATE TABLE realtime.keys (
+  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  key bytea NOT NULL CHECK (octet_length(key) = 32),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz
+);
+REVOKE ALL ON realtime.keys FROM PUBLIC;
+
+-- One value per sealed transaction: the relay drops a notification whose
+-- (sequence, part) it has seen, or older, from the same backend.
+CREATE SEQUENCE realtime.event_seq AS bigint NO CYCLE;
+REVOKE ALL ON SEQUENCE realtime.event_seq FROM PUBLIC;
+
+-- 32 bytes from OpenSSL's CSPRNG.
+CREATE FUNCTION realtime.random_key()
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'realtime_random_key'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION realtime.random_key() FROM PUBLIC;
+
+-- Tell every backend to reload the keys, and the relay that they changed
+-- (at commit, an empty batch sealed with the previous key, which it has).
+CREATE FUNCTION realtime.keys_changed(previous_id integer, previous_key bytea)
+RETURNS void
+AS 'MODULE_PATHNAME', 'realtime_keys_changed'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION realtime.keys_changed(integer, bytea) FROM PUBLIC;
+
+-- Make a new key the current one; earlier keys still open events for
+-- "grace" (sealed before the rotation, still in flight), then expire.
+-- grace => '0' retires them at once (a key that leaked).  Returns the new
+-- key's id.
+CREATE FUNCTION realtime.rotate_key(grace interval DEFAULT '5 minutes')
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  new_id integer;
+  previous realtime.keys;
+BEGIN
+  IF grace IS NULL OR grace < '0' THEN
+    RAISE EXCEPTION 'grace must be zero or more'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass how long events sealed with the old key stay readable, for example realtime.rotate_key(''5 minutes'').';
+  END IF;
+  -- one rotation at a time; sealing writers only read
+  LOCK TABLE realtime.keys IN SHARE ROW EXCLUSIVE MODE;
+  SELECT * INTO previous FROM realtime.keys k WHERE k.expires_at IS NULL ORDER BY k.id DESC LIMIT 1;
+  UPDATE realtime.keys SET expires_at = least(coalesce(expires_at, 'infinity'), now() + grace);
+  INSERT INTO realtime.keys (key) VALUES (realtime.random_key()) RETURNING id INTO new_id;
+  DELETE FROM realtime.keys WHERE expires_at <= clock_timestamp();
+  PERFORM realtime.keys_changed(previous.id, previous.key);
+  RETURN new_id;
+END
+$$;
+REVOKE ALL ON FUNCTION realtime.rotate_key(interval) FROM PUBLIC;
+
+-- The first key.
+SELECT realtime.rotate_key();
+
+-- Open a sealed notification, for backend services that LISTEN with their
+-- own driver: payload as received, the PID of the backend that sent it (the
+-- driver reports it), the channel it came on.  One row per event, in order;
+-- seq and part say where the notification stands in its sender's sequence
+-- (a consumer drops repeats: see README "Security").  Granted explicitly.
+CREATE FUNCTION realtime.open(payload text, sender_pid integer, channel text DEFAULT NULL)
+RETURNS TABLE (seq bigint, part integer, event jsonb)
+AS 'MODULE_PATHNAME', 'realtime_open'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION realtime.open(text, integer, text) FROM PUBLIC;
+
+-- The database id events of this database carry (pg_realtime.database_id,
+-- or the database's name percent-encoded), as this session sees it: the
+-- relay checks that events are about the database they come from.
+CREATE FUNCTION realtime.database_id()
+RETURNS text
+AS 'MODULE_PATHNAME', 'realtime_database_id'
+LANGUAGE C STABLE;
+
+-- What a relay that does not run as a superuser needs, granted to role:
+-- read the keys, the large events and the sequence, purge large events.
+CREATE FUNCTION realtime.grant_relay(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  EXECUTE format('GRANT USAGE ON SCHEMA realtime TO %s', role);
+  EXECUTE format('GRANT SELECT ON realtime.keys, realtime.large_events TO %s', role);
+  EXECUTE format('GRANT SELECT ON SEQUENCE realtime.event_seq TO %s', role);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION realtime.purge_large_events(interval) TO %s', role);
+END
+$$;
+REVOKE ALL ON FUNCTION realtime.grant_relay(regrole) FROM PUBLIC;
 
 -- True if tbl has its own (not inherited) trigger made by realtime.track().
 CREATE FUNCTION realtime.has_notify_trigger(tbl regclass)

@@ -11,6 +11,9 @@
 #   bench/relay/run.sh                      # ~6-10 minutes
 #   QUICK=1 bench/relay/run.sh              # a smoke run, ~2 minutes
 #   RELAYS="pg_realtime" bench/relay/run.sh  # one relay only (no ratios)
+#   RELAYS="pg_realtime pg_realtime_plain" BASELINE=pg_realtime_plain bench/relay/run.sh
+#                                           # sealed events against plaintext
+#                                           # ones (pg_realtime.seal = off)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +21,8 @@ root=$(cd "$here/../.." && pwd)
 
 # --- settings (environment) -----------------------------------------------
 RELAYS=${RELAYS:-"pg_realtime node"}
+BASELINE=${BASELINE:-node}                # the relay the ratios divide by
+PLAIN_PORT=${PLAIN_PORT:-18789}
 PG_PORT=${PG_PORT:-55495}
 RELAY_PORT=${RELAY_PORT:-18787}
 NODE_PORT=${NODE_PORT:-18788}
@@ -46,7 +51,7 @@ if [ "${QUICK:-0}" = 1 ]; then
   FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30
 fi
 command_line="$0 $*"
-env_line=$(env | grep -E '^(RELAYS|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
+env_line=$(env | grep -E '^(RELAYS|BASELINE|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
 
 ncpu=$(nproc)
 if [ "$PIN" = auto ]; then
@@ -124,7 +129,11 @@ wait_line() {
 # relays run side by side, each LISTENing on its own channel, and `use NAME`
 # makes one of them current for the functions below.
 declare -A RP RPORT WLP WLO WLREADY
-declare -A CH=([pg_realtime]=rt_bench_pg [node]=rt_bench_node)
+declare -A CH=([pg_realtime]=rt_bench_pg [node]=rt_bench_node [pg_realtime_plain]=rt_bench_plain)
+declare -A LABEL=([pg_realtime]="pg_realtime" [node]="Node baseline" [pg_realtime_plain]="pg_realtime, seal = off")
+# the writer's session options per relay: the plaintext one's writer and
+# relay both run with pg_realtime.seal = off (the relay then accepts plaintext)
+declare -A WOPTS=([pg_realtime]="" [node]="" [pg_realtime_plain]=" -cpg_realtime.seal=off")
 use() {
   CUR=$1
   RELAY_PID=${RP[$1]:-} PORT=${RPORT[$1]:-} WL_PID=${WLP[$1]:-} WL_OUT=${WLO[$1]:-}
@@ -190,7 +199,7 @@ drain() {
 # write_events RATE SECONDS: rows for the current relay; the writer's result
 write_events() {
   "${load_pin[@]}" "$OUT/writer" -r "$1" -t "$2" -b "$PAYLOAD_BYTES" \
-    "$conninfo options=-cpg_realtime.channel=${CH[$CUR]}"
+    "$conninfo options='-cpg_realtime.channel=${CH[$CUR]}${WOPTS[$CUR]}'"
 }
 
 start_relay() {
@@ -199,6 +208,12 @@ start_relay() {
     "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$RELAY_PORT" --listen-addresses 127.0.0.1 \
       --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) "$conninfo" >>"$OUT/$1.log" 2>&1 &
     RP[$1]=$! RPORT[$1]=$RELAY_PORT
+    ;;
+  pg_realtime_plain)
+    "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$PLAIN_PORT" --listen-addresses 127.0.0.1 \
+      --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) \
+      "$conninfo options=-cpg_realtime.seal=off" >>"$OUT/$1.log" 2>&1 &
+    RP[$1]=$! RPORT[$1]=$PLAIN_PORT
     ;;
   node)
     (cd "$here/node-baseline" &&
@@ -295,7 +310,7 @@ sweep_one() {
 
 # 1. latency at a steady rate, SUBS subscribers (already connected)
 latency_phase() {
-  local name=$CUR w line m0 r0 l0 t0 m1 r1 l1 t1 drained=yes
+  local name=$CUR w line m0 r0 l0 t0 m1 r1 l1 t1 r2 drained=yes
   log "  $name: $SUBS subscribers, $LAT_RATE events/s for ${LAT_SECS}s"
   write_events "$LAT_RATE" 2 >/dev/null   # warm-up
   drain $((2 * LAT_RATE * SUBS)) "$DRAIN_MAX" || true
@@ -307,9 +322,12 @@ latency_phase() {
   R[$name.lat_load_cpu_pct]=$(pct "$((l1 - l0))" "$t0" "$t1")
   R[$name.lat_other_cpu_pct]=$(pct "$((m1 - m0 - (r1 - r0) - (l1 - l0)))" "$t0" "$t1")
   drain $(( $(kv "$w" n) * SUBS )) "$DRAIN_MAX" || drained=no
+  r2=$(ticks "$RELAY_PID")
   line=$(window)
   log "  $w"
   log "  $line"
+  # CPU per delivery: the relay's ticks from the first write to the last delivery
+  R[$name.lat_cpu_us]=$(awk -v c="$((r2 - r0))" -v hz="$hz" -v d="$(kv "$line" events)" 'BEGIN { printf "%.2f", d ? 1e6 * c / hz / d : 0 }')
   if [ "$(kv "$line" events)" = 0 ] && [ "$(kv "$line" other)" != 0 ]; then
     log "$name sent $(kv "$line" other) frames that are not events (wsload -v shows them): is $RELAY_BIN a clean build?"
     exit 1
@@ -450,11 +468,11 @@ busy_end=$(cpu_busy 2)
 
 # --- report -----------------------------------------------------------------
 has_both=0
-[[ " $RELAYS " == *" pg_realtime "* && " $RELAYS " == *" node "* ]] && has_both=1
+[[ " $RELAYS " == *" pg_realtime "* && " $RELAYS " == *" $BASELINE "* ]] && has_both=1
 get() { echo "${R[$1]:-n/a}"; }
 ratio() {
   [ $has_both = 1 ] || { echo "n/a"; return; }
-  awk -v a="$(get "pg_realtime.$1")" -v b="$(get "node.$1")" \
+  awk -v a="$(get "pg_realtime.$1")" -v b="$(get "$BASELINE.$1")" \
     'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }'
 }
 # verdict VALUE OP LIMIT: met, **missed** or n/a
@@ -463,7 +481,7 @@ verdict() {
   awk -v v="$1" -v lim="$3" "BEGIN { r = (v $2 lim) ? \"met\" : \"**missed**\"; print r }"
 }
 row() { # label metric [target text, op, limit, value to check]
-  printf '| %s | %s | %s | %s | %s |\n' "$1" "$(get "pg_realtime.$2")" "$(get "node.$2")" "$(ratio "$2")" "${3:-}"
+  printf '| %s | %s | %s | %s | %s |\n' "$1" "$(get "pg_realtime.$2")" "$(get "$BASELINE.$2")" "$(ratio "$2")" "${3:-}"
 }
 pg_p99=$(get pg_realtime.lat_p99)
 fan_ratio=$(ratio fan_rate)
@@ -473,7 +491,11 @@ pin_text="no pinning"
 [ "$PIN" = 1 ] && pin_text="relay pinned to CPU $RELAY_CPU; load client, writer and PostgreSQL to CPU $LOAD_CPU"
 
 {
-  echo "# Relay benchmark: pg_realtime vs the tutorial Node relay"
+  if [ "$BASELINE" = node ]; then
+    echo "# Relay benchmark: pg_realtime vs the tutorial Node relay"
+  else
+    echo "# Relay benchmark: pg_realtime vs ${LABEL[$BASELINE]}"
+  fi
   echo
   echo "- command: \`${env_line}${command_line}\`"
   echo "- date: $started; $(uname -sr); nproc $ncpu; load average $load_start at start, $load_end at end"
@@ -482,7 +504,7 @@ pin_text="no pinning"
   echo "- pg_realtime_relay: \`$RELAY_BIN\` (built ${relay_built:-?}, sha256 ${relay_sum:-?}; repository at $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')); Node $(node --version 2>/dev/null || echo n/a) with pg $(cd "$here/node-baseline" && node -p 'require("pg/package.json").version' 2>/dev/null || echo n/a), ws $(cd "$here/node-baseline" && node -p 'require("ws/package.json").version' 2>/dev/null || echo n/a)"
   echo "- the load client shares the machine with the relay (see README.md: method)"
   echo
-  echo "| metric | pg_realtime | Node baseline | pg_realtime / Node | target |"
+  echo "| metric | pg_realtime | ${LABEL[$BASELINE]} | pg_realtime / ${LABEL[$BASELINE]} | target |"
   echo "|---|---:|---:|---:|---|"
   row "latency p50 (ms), $SUBS subs × $LAT_RATE ev/s" lat_p50
   row "latency p99 (ms), $SUBS subs × $LAT_RATE ev/s" lat_p99 "< 5 ms: $(verdict "$pg_p99" '<' 5)"
@@ -490,6 +512,7 @@ pin_text="no pinning"
   row "… first subscriber's latency p50 / p99 (ms)" lat_first
   row "… fan-out spread, first to last subscriber, p50 / p99 (ms)" lat_spread
   row "… relay CPU (% of one core)" lat_cpu_pct
+  row "… relay CPU per delivery (µs)" lat_cpu_us
   row "… load client CPU (% of one core)" lat_load_cpu_pct
   row "… other processes' CPU (% of one core; PostgreSQL, writer, anything else)" lat_other_cpu_pct
   row "deliveries complete (%), same" lat_complete
@@ -520,11 +543,11 @@ pin_text="no pinning"
   echo "| relay | target ev/s | attempt | written ev/s | p50 ms | p99 ms | max ms | delivered / expected | deliveries/s | cut off | pass |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   printf '%s' "$steps_md"
-  for n in pg_realtime node; do
+  for n in pg_realtime $BASELINE; do
     [ -n "${R[$n.step_note]:-}" ] && echo && echo "$n:${R[$n.step_note]}"
   done
   echo
-  echo "Fan-out p50 for reference: pg_realtime $(get pg_realtime.fan_p50) ms, Node $(get node.fan_p50) ms; RSS before: pg_realtime $(get pg_realtime.rss0) kB, Node $(get node.rss0) kB."
+  echo "Fan-out p50 for reference: pg_realtime $(get pg_realtime.fan_p50) ms, ${LABEL[$BASELINE]} $(get "$BASELINE.fan_p50") ms; RSS before: pg_realtime $(get pg_realtime.rss0) kB, ${LABEL[$BASELINE]} $(get "$BASELINE.rss0") kB."
 } >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
 cat "$RESULTS"

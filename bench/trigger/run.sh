@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/trigger/run.sh - what an event trigger costs a writer: rows/s and
 # commit rate with no trigger, contrib tcn, a PL/pgSQL trigger building the
-# same event, and pg_realtime, all in one run on a throwaway cluster.
+# same event, and pg_realtime, sealed (the default) and plaintext
+# (pg_realtime.seal = off), all in one run on a throwaway cluster.
 #
 #   bench/trigger/run.sh        writes bench/trigger/results.md and prints it
 #
@@ -20,6 +21,10 @@
 #                              pg_realtime, to measure a build that is not
 #                              installed (schema realtime, functions pointing
 #                              at that build's .so)
+#   BENCH_OTHER_SO             another build's pg_realtime.so (e.g. the last
+#                              release): its trigger on a sixth table, a
+#                              variant of its own ("other"), plaintext as that
+#                              build sends it; BENCH_OTHER_LABEL names it
 #
 # Needs pgbench, a C compiler and libpq headers (for the LISTEN consumer),
 # and the pg_realtime and tcn extensions installed.  Run as root, the server
@@ -42,10 +47,13 @@ PGBIN=$("$PG_CONFIG" --bindir)
 PGBENCH=$PGBIN/pgbench
 PSQL=$PGBIN/psql
 
-VARIANTS="none tcn plpgsql realtime"
-COMMIT_VARIANTS="none realtime plpgsql"
-declare -A LABEL=([none]="no trigger" [tcn]="contrib tcn" [plpgsql]="PL/pgSQL + pg_notify" [realtime]="pg_realtime")
-declare -A CHANNEL=([tcn]=bench_tcn [plpgsql]=bench_plpgsql [realtime]=pg_realtime)
+VARIANTS="none tcn plpgsql realtime plain"
+COMMIT_VARIANTS="none realtime plain plpgsql"
+declare -A LABEL=([none]="no trigger" [tcn]="contrib tcn" [plpgsql]="PL/pgSQL + pg_notify" [realtime]="pg_realtime" [plain]="pg_realtime, seal = off")
+declare -A CHANNEL=([tcn]=bench_tcn [plpgsql]=bench_plpgsql [realtime]=pg_realtime [plain]=bench_plain)
+# session options of a variant's writers: the plaintext one sends on its own
+# channel, one notification per row as before sealing
+declare -A VOPTS=([plain]="-c pg_realtime.seal=off -c pg_realtime.channel=bench_plain")
 
 tmp=$(mktemp -d /tmp/pg_realtime_bench.XXXXXX)
 chmod 755 "$tmp"
@@ -81,6 +89,25 @@ else
 fi
 sql -c "CREATE EXTENSION tcn"
 sql -f bench/trigger/schema.sql >/dev/null
+if [ -n "${BENCH_OTHER_SO:-}" ]; then
+  # the other build's trigger function under a schema of its own; each run is
+  # a backend of its own, so the two builds never meet in one process
+  cp "$BENCH_OTHER_SO" "$tmp/other.so"
+  chmod 755 "$tmp/other.so"
+  sql >/dev/null <<SQL
+CREATE SCHEMA bench_other;
+CREATE FUNCTION bench_other.notify_trigger() RETURNS trigger AS '$tmp/other.so', 'realtime_notify_trigger' LANGUAGE C;
+CREATE TABLE orders_other (LIKE orders_none INCLUDING ALL);
+CREATE TRIGGER orders_other_notify AFTER INSERT OR UPDATE OR DELETE ON orders_other FOR EACH ROW
+  EXECUTE FUNCTION bench_other.notify_trigger('collection=ordero', 'read=any',
+    'created_at_column=created_at', 'updated_at_column=updated_at');
+SQL
+  VARIANTS="$VARIANTS other"
+  LABEL[other]=${BENCH_OTHER_LABEL:-"other build"}
+  CHANNEL[other]=bench_other
+  VOPTS[other]="-c pg_realtime.channel=bench_other"
+  others_table=", orders_other"
+fi
 
 # pgbench scripts: the same rows for every variant; a bulk statement writes
 # 100 rows, a single-row statement one.
@@ -102,7 +129,7 @@ declare -A ROWS_PER_TX=([bulk]=100 [single]=1)
 
 # --- the consumer: LISTEN on every channel, drained all along ---
 "$tmp/listen" "host=$PGHOST port=$PGPORT user=postgres dbname=postgres" \
-  bench_tcn bench_plpgsql pg_realtime >"$tmp/consumer.out" 2>"$tmp/consumer.err" &
+  bench_tcn bench_plpgsql pg_realtime bench_plain bench_other >"$tmp/consumer.out" 2>"$tmp/consumer.err" &
 consumer_pid=$!
 for _ in $(seq 50); do grep -q listening "$tmp/consumer.out" 2>/dev/null && break; sleep 0.1; done
 grep -q listening "$tmp/consumer.out" || { cat "$tmp/consumer.err" >&2; exit 1; }
@@ -113,10 +140,13 @@ raw=$tmp/raw.tsv
 declare -A EXPECTED=()   # events each channel must have received
 max_queue=0
 
+# variant_of SCRIPT: the variant a script is for (bulk_plain.sql -> plain)
+variant_of() { basename "$1" .sql | sed 's/^[a-z]*_//'; }
+
 # pgbench_tps SCRIPT CLIENTS SECONDS [PGOPTIONS]: run, print the tps
 pgbench_tps() {
   local jobs=$(( $2 < 2 ? 1 : 2 ))
-  PGOPTIONS="${4:-}" "$PGBENCH" -n -M prepared -c "$2" -j "$jobs" -T "$3" -f "$1" 2>"$tmp/pgbench.err" \
+  PGOPTIONS="${4:-} ${VOPTS[$(variant_of "$1")]:-}" "$PGBENCH" -n -M prepared -c "$2" -j "$jobs" -T "$3" -f "$1" 2>"$tmp/pgbench.err" \
     | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' \
     || { cat "$tmp/pgbench.err" >&2; return 1; }
 }
@@ -128,7 +158,7 @@ pgbench_tps() {
 pgbench_cpu() {
   local bench pid= tps cpus= start
   start=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
-  PGAPPNAME=bench_run PGOPTIONS="-c synchronous_commit=off" \
+  PGAPPNAME=bench_run PGOPTIONS="-c synchronous_commit=off ${VOPTS[$(variant_of "$1")]:-}" \
     "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$2" -f "$1" >"$tmp/pgbench.out" 2>"$tmp/pgbench.err" &
   bench=$!
   if command -v perf >/dev/null; then
@@ -148,7 +178,7 @@ pgbench_cpu() {
 
 # reset_tables: empty all four tables so every run starts alike
 reset_tables() {
-  sql -c "TRUNCATE orders_none, orders_tcn, orders_plpgsql, orders_realtime RESTART IDENTITY"
+  sql -c "TRUNCATE orders_none, orders_tcn, orders_plpgsql, orders_realtime, orders_plain${others_table:-} RESTART IDENTITY"
 }
 
 # after_run VARIANT: count the rows written (the events to expect) and check
@@ -263,11 +293,11 @@ sql -c "NOTIFY bench_done"
 wait "$consumer_pid" || true
 consumer_pid=
 delivery=
-for v in tcn plpgsql realtime; do
+for v in ${VARIANTS#none }; do
   got=$(awk -v ch="${CHANNEL[$v]}" '$1 == ch { print $2 }' "$tmp/consumer.out")
   bytes=$(awk -v ch="${CHANNEL[$v]}" '$1 == ch { print $3 }' "$tmp/consumer.out")
   avg=$(awk -v b="$bytes" -v n="$got" 'BEGIN { printf "%.0f", (n > 0) ? b / n : 0 }')
-  delivery+="| ${LABEL[$v]} | ${EXPECTED[$v]:-0} | ${got:-0} | $avg |"$'\n'
+  delivery+="| ${LABEL[$v]} | ${EXPECTED[$v]:-0} | ${got:-0} | $avg | ${bytes:-0} |"$'\n'
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -318,8 +348,20 @@ verdict() { awk -v a="$1" -v t="$2" 'BEGIN { print (a >= t) ? "met" : "missed" }
   done
   br=$(median rows bulk realtime 1); bp=$(median rows bulk plpgsql 1)
   sr=$(median rows single realtime 1); sp=$(median rows single plpgsql 1)
+  bpl=$(median rows bulk plain 1); spl=$(median rows single plain 1)
   echo
   echo "pg_realtime vs the PL/pgSQL trigger: **$(ratio "$br" "$bp")×** bulk, **$(ratio "$sr" "$sp")×** single-row."
+  echo
+  seal_cost=$(awk -v p="$bpl" -v r="$br" -v n="$bn" 'BEGIN { printf "%.3f", (n > 0) ? (p - r) / n : 0 }')
+  echo "Sealing (pg_realtime, sealed, vs seal = off in the same run), bulk: $(ratio "$br" "$bn")× vs $(ratio "$bpl" "$bn")× no trigger,"
+  echo "a cost of **${seal_cost}×** of the no-trigger rate (target ≤ 0.05×: $(awk -v c="$seal_cost" 'BEGIN { print (c <= 0.05) ? "met" : "missed" }')); single-row: $(ratio "$sr" "$sn")× vs $(ratio "$spl" "$sn")×."
+  if [ -n "${BENCH_OTHER_SO:-}" ]; then
+    bo=$(median rows bulk other 1); bco=$(median cpu bulk other 1); bcr=$(median cpu bulk realtime 1)
+    echo
+    echo "Sealed vs ${LABEL[other]} (plaintext), bulk: $(ratio "$br" "$bn")× vs $(ratio "$bo" "$bn")× no trigger, a cost of"
+    echo "**$(awk -v o="$bo" -v r="$br" -v n="$bn" 'BEGIN { printf "%.3f", (n > 0) ? (o - r) / n : 0 }')×** of the no-trigger rate;"
+    echo "by CPU per row $(ratio "$bcn" "$bcr")× vs $(ratio "$bcn" "$bco")×, a cost of **$(awk -v n="$bcn" -v r="$bcr" -v o="$bco" 'BEGIN { printf "%.3f", (r > 0 && o > 0) ? n / o - n / r : 0 }')×**."
+  fi
   echo
   echo "Targets (bulk): pg_realtime ≥ 0.70× no trigger: $(ratio "$br" "$bn")×, $(verdict "$(ratio "$br" "$bn")" 0.70);"
   echo "≥ 5× PL/pgSQL: $(ratio "$br" "$bp")×, $(verdict "$(ratio "$br" "$bp")" 5)."
@@ -354,8 +396,11 @@ verdict() { awk -v a="$1" -v t="$2" 'BEGIN { print (a >= t) ? "met" : "missed" }
   echo "A LISTEN consumer (bench/trigger/listen.c) drained every channel during all runs;"
   echo "highest pg_notification_queue_usage() after a run: ${max_queue}%."
   echo
-  echo "| variant | events expected (rows written) | events received | average payload bytes |"
-  echo "|---|---:|---:|---:|"
+  echo "Sealed pg_realtime sends a transaction's events together, several to a notification: its"
+  echo "\"received\" counts notifications (opened by the relay, not here), the others count events."
+  echo
+  echo "| variant | events expected (rows written) | notifications received | average payload bytes | payload bytes in all |"
+  echo "|---|---:|---:|---:|---:|"
   printf '%s' "$delivery"
   echo
   echo "## Every run"

@@ -84,7 +84,7 @@ client_kill(Client *c, const char *why)
 	if (c->state == CLIENT_DEAD)
 		return;
 	if (why)
-		relay_log(RLOG_INFO, "client %s: %s", c->peer, why);
+		relay_log_client(relay, RLOG_INFO, c->peer, "%s", why);
 	c->state = CLIENT_DEAD;
 	relay_client_state_changed(relay, c);
 	dlist_remove(&c->pending_node);
@@ -367,7 +367,7 @@ client_respond_error(Client *c, int status, const char *reason, const char *mess
 	buf_append_str(&body, "{\"message\":");
 	buf_append_json_string(&body, message, strlen(message));
 	buf_printf(&body, ",\"code\":%d}", status);
-	relay_log(RLOG_DEBUG, "client %s: HTTP %d: %s", c->peer, status, message);
+	relay_log_client(c->relay, RLOG_DEBUG, c->peer, "HTTP %d: %s", status, message);
 	client_respond(c, status, reason, "application/json", extra_headers, body.data, body.len);
 	buf_free(&body);
 }
@@ -590,7 +590,7 @@ client_start_close(Client *c, uint16_t code, const char *reason)
 static void
 client_fail_ws(Client *c, uint16_t code, const char *why)
 {
-	relay_log(RLOG_INFO, "client %s: %s; closing with %u", c->peer, why, code);
+	relay_log_client(c->relay, RLOG_INFO, c->peer, "%s; closing with %u", why, code);
 	client_start_close(c, code, why);
 	buf_reset(&c->in);
 }

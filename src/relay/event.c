@@ -324,6 +324,29 @@ channel_block_sink(void *arg, const char *s, size_t len)
 	buf_append_char(cs->b, '\0');
 }
 
+/*
+ * Replace each object or array member of the payload by an empty one of the
+ * same type.  Queries compare top-level scalars only (an array or object
+ * equals nothing, compares with nothing, and is not null), so matching is
+ * unchanged, and a kept event holds its top level, not a tree that 8 kB of
+ * "[[[[" can make a thousand times bigger.  Returns the members kept.
+ */
+static size_t
+event_trim_payload(struct json_object *payload)
+{
+	size_t		n = 0;
+
+	json_object_object_foreach(payload, key, value)
+	{
+		n++;
+		if (json_object_is_type(value, json_type_object) && json_object_object_length(value) > 0)
+			json_object_object_add(payload, key, json_object_new_object());
+		else if (json_object_is_type(value, json_type_array) && json_object_array_length(value) > 0)
+			json_object_object_add(payload, key, json_object_new_array());
+	}
+	return n;
+}
+
 /* Build the event from validated fields; the payload text is copied as is. */
 static RelayEvent *
 event_build(const char *db, const char *col, const char *doc,
@@ -336,6 +359,8 @@ event_build(const char *db, const char *col, const char *doc,
 	ChannelBlockSink cs;
 	BodySink	bs;
 	char	   *base;
+	size_t		block_len;
+	size_t		kept;
 
 	ev->refcount = 1;
 	ev->database_id = relay_strdup(db);
@@ -347,7 +372,7 @@ event_build(const char *db, const char *col, const char *doc,
 	cs.b = &block;
 	cs.n = 0;
 	expand_channels(db, col, doc, action, channel_block_sink, &cs);
-	base = buf_steal(&block, NULL);
+	base = buf_steal(&block, &block_len);
 	for (int i = 0; i < EVENT_CHANNEL_COUNT; i++)
 	{
 		ev->channels[i] = base + cs.offset[i];
@@ -369,6 +394,7 @@ event_build(const char *db, const char *col, const char *doc,
 			ev->read_guests = true;
 	}
 	ev->payload = json_object_get(payload);
+	kept = event_trim_payload(payload);
 	index_fields(ev, payload);
 
 	buf_reserve(&body, payload_len + 4096);
@@ -402,17 +428,35 @@ event_build(const char *db, const char *col, const char *doc,
 	}
 	buf_append_str(&body, ",\"subscriptions\":[");
 	ev->body = buf_steal(&body, &ev->body_len);
+
+	/* what keeping the event costs, roughly: its bytes and its small parts */
+	ev->cost = sizeof(RelayEvent) + ev->body_len + block_len +
+		(size_t) (ev->field_mask + 1) * sizeof(EventField) +
+		(kept + (size_t) ev->nroles) * EVENT_VALUE_COST;
+	for (int i = 0; i < ev->nroles; i++)
+		ev->cost += strlen(ev->roles[i]);
 	return ev;
+}
+
+/* event_parse_bounded() with the default depth and no limit on values. */
+EventNotifyKind
+event_parse_notify(const char *text, size_t len, const char *timestamp, RelayEvent **event,
+				   int64_t *large_id, const char **error)
+{
+	static const EventLimits no_limits = {EVENT_DEFAULT_MAX_DEPTH, UINT64_MAX};
+
+	return event_parse_bounded(text, len, timestamp, &no_limits, event, large_id, error);
 }
 
 /*
  * Parse a notification from the trigger (README "Event format"): either an
  * inline event or a pointer to a large one.  Field order does not matter;
- * "changed" and "seq" are not used.
+ * "changed" and "seq" are not used.  The text is checked against the limits
+ * before any tree is built.
  */
 EventNotifyKind
-event_parse_notify(const char *text, size_t len, const char *timestamp, RelayEvent **event,
-				   int64_t *large_id, const char **error)
+event_parse_bounded(const char *text, size_t len, const char *timestamp, const EventLimits *limits,
+					RelayEvent **event, int64_t *large_id, const char **error)
 {
 	struct json_object *root;
 	struct json_object *v;
@@ -425,10 +469,21 @@ event_parse_notify(const char *text, size_t len, const char *timestamp, RelayEve
 	size_t		payload_start;
 	size_t		payload_len;
 	char		now[32];
+	JsonTextError jerr;
 
 	*event = NULL;
 	*error = NULL;
-	root = jsontext_parse(text, len);
+	root = jsontext_parse_bounded(text, len, limits->max_depth, limits->max_values, NULL, &jerr);
+	if (root == NULL && jerr == JSONTEXT_TOO_DEEP)
+	{
+		*error = "notification is nested deeper than pg_realtime.max_event_depth";
+		goto invalid;
+	}
+	if (root == NULL && jerr == JSONTEXT_TOO_MANY_VALUES)
+	{
+		*error = "notification has more values than pg_realtime.max_event_values";
+		goto invalid;
+	}
 	if (root == NULL || !json_object_is_type(root, json_type_object))
 	{
 		*error = "notification is not a JSON object";

@@ -59,7 +59,20 @@ typedef struct RelayEvent
 	 */
 	char	   *body;
 	size_t		body_len;
+	size_t		cost;			/* bytes it holds, roughly: for memory bounds */
 } RelayEvent;
+
+/* Default nesting limit of notifications (pg_realtime.max_event_depth). */
+#define EVENT_DEFAULT_MAX_DEPTH 256
+/* Estimated bytes of one kept JSON value (json-c object and its slot). */
+#define EVENT_VALUE_COST 96
+
+/* Bounds on a notification's JSON, checked before json-c builds a tree. */
+typedef struct EventLimits
+{
+	int			max_depth;		/* nesting of objects and arrays */
+	uint64_t	max_values;		/* objects, arrays and scalars in all */
+} EventLimits;
 
 typedef enum EventNotifyKind
 {
@@ -77,6 +90,16 @@ typedef enum EventNotifyKind
 extern EventNotifyKind event_parse_notify(const char *text, size_t len, const char *timestamp,
 										  RelayEvent **event, int64_t *large_id,
 										  const char **error);
+
+/*
+ * The same within limits: text nested deeper or with more values is
+ * refused before any tree is built.  Object and array members of the
+ * payload are kept empty (queries compare top-level scalars only), so an
+ * event costs about its bytes (ev->cost) however its JSON is shaped.
+ */
+extern EventNotifyKind event_parse_bounded(const char *text, size_t len, const char *timestamp,
+										   const EventLimits *limits, RelayEvent **event,
+										   int64_t *large_id, const char **error);
 
 extern void event_retain(RelayEvent *ev);
 extern void event_release(RelayEvent *ev);

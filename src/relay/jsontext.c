@@ -7,10 +7,19 @@
 
 #include <json.h>
 
-/* deepest nesting accepted, in objects and arrays */
+/* deepest nesting accepted by default, in objects and arrays */
 #define JSONTEXT_MAX_DEPTH 256
 
-static bool check_value(const char *t, size_t len, size_t *i, int depth);
+/* What one strict check may see, and what it saw. */
+typedef struct CheckBounds
+{
+	int			max_depth;
+	uint64_t	max_values;
+	uint64_t	values;			/* values seen so far (objects, arrays, scalars) */
+	JsonTextError error;
+} CheckBounds;
+
+static bool check_value(const char *t, size_t len, size_t *i, int depth, CheckBounds *b);
 
 static void
 check_ws(const char *t, size_t len, size_t *i)
@@ -114,12 +123,20 @@ check_string(const char *t, size_t len, size_t *i)
  * single quotes and NaN; text that reaches clients verbatim must not.
  */
 static bool
-check_value(const char *t, size_t len, size_t *i, int depth)
+check_value(const char *t, size_t len, size_t *i, int depth, CheckBounds *b)
 {
 	char		close;
 
-	if (depth > JSONTEXT_MAX_DEPTH)
+	if (depth > b->max_depth)
+	{
+		b->error = JSONTEXT_TOO_DEEP;
 		return false;
+	}
+	if (++b->values > b->max_values)
+	{
+		b->error = JSONTEXT_TOO_MANY_VALUES;
+		return false;
+	}
 	check_ws(t, len, i);
 	if (*i >= len)
 		return false;
@@ -159,7 +176,7 @@ check_value(const char *t, size_t len, size_t *i, int depth)
 				return false;
 			(*i)++;
 		}
-		if (!check_value(t, len, i, depth + 1))
+		if (!check_value(t, len, i, depth + 1, b))
 			return false;
 		check_ws(t, len, i);
 		if (*i >= len)
@@ -175,30 +192,61 @@ check_value(const char *t, size_t len, size_t *i, int depth)
 	}
 }
 
+/* Strict check of text[0..len) as one value (surrounding whitespace allowed). */
+static bool
+check_document(const char *text, size_t len, CheckBounds *b)
+{
+	size_t		i = 0;
+
+	b->values = 0;
+	b->error = JSONTEXT_INVALID;
+	if (!check_value(text, len, &i, 0, b))
+		return false;
+	check_ws(text, len, &i);
+	return i == len;
+}
+
 /* True if text[0..len) is exactly one RFC 8259 value (surrounding whitespace allowed). */
 bool
 jsontext_is_strict(const char *text, size_t len)
 {
-	size_t		i = 0;
+	CheckBounds b = {JSONTEXT_MAX_DEPTH, UINT64_MAX, 0, JSONTEXT_INVALID};
 
-	if (!check_value(text, len, &i, 0))
-		return false;
-	check_ws(text, len, &i);
-	return i == len;
+	return check_document(text, len, &b);
 }
 
 /* Parse text[0..len) strictly as one JSON value; NULL if invalid. */
 struct json_object *
 jsontext_parse(const char *text, size_t len)
 {
+	return jsontext_parse_bounded(text, len, JSONTEXT_MAX_DEPTH, UINT64_MAX, NULL, NULL);
+}
+
+/*
+ * Parse text[0..len) strictly as one JSON value within the bounds, checked
+ * before json-c builds anything; see jsontext.h.
+ */
+struct json_object *
+jsontext_parse_bounded(const char *text, size_t len, int max_depth, uint64_t max_values,
+					   uint64_t *values, JsonTextError *error)
+{
 	struct json_tokener *tok;
 	struct json_object *obj;
 	size_t		end;
+	CheckBounds b = {max_depth, max_values, 0, JSONTEXT_INVALID};
 
-	if (len > (size_t) 0x7fffffff || !jsontext_is_strict(text, len))
+	if (error)
+		*error = JSONTEXT_INVALID;
+	if (len > (size_t) 0x7fffffff || !check_document(text, len, &b))
+	{
+		if (error)
+			*error = b.error;
 		return NULL;
+	}
+	if (values)
+		*values = b.values;
 	/* json-c's default depth of 32 is too shallow for some jsonb rows */
-	tok = json_tokener_new_ex(JSONTEXT_MAX_DEPTH);
+	tok = json_tokener_new_ex(max_depth + 1);
 	if (tok == NULL)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |

@@ -12,8 +12,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct json_object;
+
+/* Why text was refused. */
+typedef enum JsonTextError
+{
+	JSONTEXT_INVALID,			/* not strict JSON */
+	JSONTEXT_TOO_DEEP,			/* nested deeper than allowed */
+	JSONTEXT_TOO_MANY_VALUES	/* more values than allowed */
+} JsonTextError;
 
 /*
  * Parse text[0..len) as exactly one JSON value.  Returns a new reference
@@ -21,6 +30,16 @@ struct json_object;
  * "null" document also yields NULL; callers want objects anyway.
  */
 extern struct json_object *jsontext_parse(const char *text, size_t len);
+
+/*
+ * As jsontext_parse(), but refuse text nested deeper than max_depth or with
+ * more than max_values values (objects, arrays and scalars all count) before
+ * json-c allocates anything.  On success *values (if not NULL) is the count;
+ * on failure *error (if not NULL) says why.
+ */
+extern struct json_object *jsontext_parse_bounded(const char *text, size_t len, int max_depth,
+												  uint64_t max_values, uint64_t *values,
+												  JsonTextError *error);
 
 /* True if text[0..len) is exactly one RFC 8259 JSON value (syntax only). */
 extern bool jsontext_is_strict(const char *text, size_t len);

@@ -13,6 +13,7 @@
 #include "jsontext.h"
 #include "query.h"
 #include "subscription.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,7 +499,7 @@ proto_handle_message(ProtoSession *s, const char *text, size_t len, ProtoSendFn 
 		Buf			m = BUF_INIT;
 
 		buf_append_str(&m, "Message type is not valid: \"");
-		buf_append(&m, t, strnlen(t, 64));
+		buf_append(&m, t, utf8_prefix(t, strlen(t), 64));
 		buf_append_str(&m, "\".");
 		send_error(send, arg, 1003, m.data);
 		buf_free(&m);

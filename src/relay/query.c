@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "event.h"
 #include "jsontext.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +169,7 @@ compile_object(struct json_object *obj, Query *out, Buf *err, int depth)
 	if (i == sizeof(method_names) / sizeof(method_names[0]))
 	{
 		buf_append_str(err, "Invalid query: Query method '");
-		buf_append(err, name, strnlen(name, 64));
+		buf_append(err, name, utf8_prefix(name, strlen(name), 64));
 		buf_append_str(err, "' is not supported in Realtime queries. Allowed query methods are: "
 					   ALLOWED_METHODS);
 		return false;

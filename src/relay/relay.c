@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,33 +489,92 @@ relay_fire_timers(Relay *relay)
 
 /* ---------------------------------------------------------------- fan-out */
 
+const char *const relay_drop_names[DROP_NREASONS] = {
+	[DROP_UNSEALED] = "unsealed",
+	[DROP_FORGED] = "forged",
+	[DROP_UNKNOWN_KEY] = "unknown_key",
+	[DROP_REPLAYED] = "replayed",
+	[DROP_DATABASE] = "wrong_database",
+	[DROP_TOO_LARGE] = "too_large",
+	[DROP_MALFORMED] = "malformed",
+	[DROP_DUPLICATE] = "duplicate",
+	[DROP_OVER_BUDGET] = "over_budget",
+	[DROP_UNREADABLE] = "unreadable",
+};
+
+void
+relay_log_client(Relay *relay, RelayLogLevel level, const char *peer, const char *fmt,...)
+{
+	char		msg[512];
+	va_list		ap;
+	uint64_t	suppressed;
+
+	/* debug lines are asked for; the others are what a crowd could flood */
+	if (level == RLOG_DEBUG)
+		suppressed = 0;
+	else if (!ratelimit_allow(&relay->client_log, loop_clock_ms(), &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (suppressed > 0)
+		relay_log(level, "client %s: %s (%llu lines about clients suppressed before this one)", peer, msg,
+				  (unsigned long long) suppressed);
+	else
+		relay_log(level, "client %s: %s", peer, msg);
+}
+
+/* A notification or event was not delivered; see RelayDrop. */
+void
+relay_count_drop(Relay *relay, RelayDrop reason)
+{
+	relay->stats.dropped[reason]++;
+	relay->stats.events_invalid++;
+}
+
+/* Keep ev for SSE replay, within replay_events and replay_bytes. */
+static void
+relay_replay_keep(Relay *relay, RelayEvent *ev)
+{
+	size_t		limit = (size_t) relay->config.replay_bytes_kb * 1024;
+	int			slot;
+
+	if (relay->replay == NULL || relay->config.replay_events <= 0 || ev->cost > limit)
+		return;
+	while (relay->replay_count > 0 &&
+		   (relay->replay_count == relay->config.replay_events ||
+			relay->replay_bytes + ev->cost > limit))
+	{
+		RelayEvent *old = relay->replay[relay->replay_head];
+
+		relay->replay_bytes -= old->cost;
+		event_release(old);
+		relay->replay_head = (relay->replay_head + 1) % relay->config.replay_events;
+		relay->replay_count--;
+	}
+	slot = (relay->replay_head + relay->replay_count) % relay->config.replay_events;
+	relay->replay_count++;
+	relay->replay_bytes += ev->cost;
+	event_retain(ev);
+	relay->replay[slot] = ev;
+}
+
 /*
  * A new event from a listener: number it, keep it for replay, and queue it
  * to every client whose subscriptions match.  The body was serialized once
  * by event.c; each client adds only its frame header and subscription ids.
+ * An event no role may read is counted and goes no further.
  */
 void
 relay_publish(Relay *relay, RelayEvent *ev)
 {
 	DNode	   *node;
 
-	ev->id = ++relay->next_event_id;
 	relay->stats.events_received++;
-	if (relay->replay && relay->config.replay_events > 0)
-	{
-		int			slot = (relay->replay_head + relay->replay_count) % relay->config.replay_events;
-
-		if (relay->replay_count == relay->config.replay_events)
-		{
-			event_release(relay->replay[relay->replay_head]);
-			slot = relay->replay_head;
-			relay->replay_head = (relay->replay_head + 1) % relay->config.replay_events;
-		}
-		else
-			relay->replay_count++;
-		event_retain(ev);
-		relay->replay[slot] = ev;
-	}
+	if (ev->nroles == 0)
+		return;
+	ev->id = ++relay->next_event_id;
+	relay_replay_keep(relay, ev);
 	for (node = relay->deliverable.next; node != &relay->deliverable;)
 	{
 		Client	   *c = dlist_container(Client, deliver_node, node);
@@ -569,15 +629,18 @@ relay_health_json(Relay *relay, Buf *out)
 	buf_printf(out, "{\"status\":\"%s\",\"uptime_ms\":%lld,"
 			   "\"database\":{\"listeners\":%d,\"connected\":%d,\"reconnects\":%llu},"
 			   "\"connections\":{\"total\":%d,\"websocket\":%d,\"sse\":%d,\"max\":%d},"
-			   "\"events\":{\"received\":%llu,\"invalid\":%llu,\"deliveries\":%llu},"
-			   "\"clients\":{\"accepted\":%llu,\"refused\":%llu,\"cut_off\":%llu,\"over_soft_limit\":%d}}",
+			   "\"events\":{\"received\":%llu,\"invalid\":%llu,\"deliveries\":%llu,\"dropped\":{",
 			   connected == relay->nlisteners ? "ok" : "degraded",
 			   (long long) (relay->loop.now_ms - relay->started_ms),
 			   relay->nlisteners, connected, (unsigned long long) relay->stats.db_reconnects,
 			   relay->nclients, relay->nwebsocket, relay->nsse, relay->config.max_connections,
 			   (unsigned long long) relay->stats.events_received,
 			   (unsigned long long) relay->stats.events_invalid,
-			   (unsigned long long) relay->stats.deliveries,
+			   (unsigned long long) relay->stats.deliveries);
+	for (int i = 0; i < DROP_NREASONS; i++)
+		buf_printf(out, "%s\"%s\":%llu", i ? "," : "", relay_drop_names[i],
+				   (unsigned long long) relay->stats.dropped[i]);
+	buf_printf(out, "}},\"clients\":{\"accepted\":%llu,\"refused\":%llu,\"cut_off\":%llu,\"over_soft_limit\":%d}}",
 			   (unsigned long long) relay->stats.clients_accepted,
 			   (unsigned long long) relay->stats.clients_refused,
 			   (unsigned long long) relay->stats.clients_cut_off, relay->nslow);
@@ -688,6 +751,11 @@ relay_create(const RelayConfig *config)
 	dlist_init(&relay->slow);
 	relay->catalog.next_ms = -1;
 	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
+	{
+		RateLimit	rl = RATELIMIT_INIT(RELAY_CLIENT_LOG_BURST, RELAY_CLIENT_LOG_WINDOW_MS);
+
+		relay->client_log = rl;
+	}
 	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (relay->config.replay_events > 0)
 		relay->replay = relay_calloc(relay->config.replay_events, sizeof(RelayEvent *));

@@ -39,6 +39,11 @@ typedef struct RelayConfig
 	int			purge_interval_ms;	/* 0: never purge realtime.large_events */
 	int			large_event_retention_s;	/* age of large events purged */
 	int			replay_events;	/* events kept for SSE Last-Event-ID */
+	int			replay_bytes_kb;	/* memory of those events */
+	int			max_event_size_kb;	/* largest event accepted */
+	int			max_event_depth;	/* JSON nesting of an event */
+	int			max_event_values;	/* JSON values of an event */
+	int			max_pending_kb; /* events held behind a fetch or key refresh */
 } RelayConfig;
 
 typedef struct Relay Relay;

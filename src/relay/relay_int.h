@@ -15,7 +15,9 @@
 
 #include "buf.h"
 #include "event.h"
+#include "log.h"
 #include "protocol.h"
+#include "ratelimit.h"
 #include "relay.h"
 #include "ws.h"
 
@@ -193,10 +195,29 @@ typedef struct Acceptor
 	struct Relay *relay;
 } Acceptor;
 
+/* Why a notification or event was not delivered (GET /v1/health "dropped"). */
+typedef enum RelayDrop
+{
+	DROP_UNSEALED,				/* plaintext from a database that seals */
+	DROP_FORGED,				/* sealed, but malformed or fails to authenticate */
+	DROP_UNKNOWN_KEY,			/* sealed with a key the database does not have */
+	DROP_REPLAYED,				/* authentic, but seen before or too old */
+	DROP_DATABASE,				/* names another database than its own */
+	DROP_TOO_LARGE,				/* over max_event_size */
+	DROP_MALFORMED,				/* not a valid event, or over the JSON limits */
+	DROP_DUPLICATE,				/* points at a large event already fetched */
+	DROP_OVER_BUDGET,			/* max_pending was reached */
+	DROP_UNREADABLE,			/* a large event that could not be read */
+	DROP_NREASONS
+} RelayDrop;
+
+extern const char *const relay_drop_names[DROP_NREASONS];
+
 typedef struct RelayStats
 {
 	uint64_t	events_received;
-	uint64_t	events_invalid;
+	uint64_t	events_invalid; /* all dropped, whatever the reason */
+	uint64_t	dropped[DROP_NREASONS];
 	uint64_t	deliveries;
 	uint64_t	clients_accepted;
 	uint64_t	clients_refused;
@@ -240,7 +261,9 @@ struct Relay
 	uint64_t	next_event_id;
 	int			replay_head;	/* ring of recent events for Last-Event-ID */
 	int			replay_count;
+	size_t		replay_bytes;	/* their cost (RelayEvent.cost) */
 	RelayEvent **replay;
+	size_t		pending_bytes;	/* held by listeners behind fetches (max_pending) */
 
 	int64_t		next_purge_ms;
 	CatalogState catalog;
@@ -249,11 +272,24 @@ struct Relay
 	int64_t		started_ms;
 	Buf			scratch;		/* per-event subscription lists */
 	RelayStats	stats;
+	RateLimit	client_log;		/* log lines about clients */
 };
 
 #define CLOSING_TIMEOUT_MS 3000
 
 extern void relay_publish(struct Relay *relay, RelayEvent *ev);
+
+/*
+ * A log line about one client ("client ADDR: ..."): clients together get at
+ * most RELAY_CLIENT_LOG_BURST lines per RELAY_CLIENT_LOG_WINDOW_MS (debug
+ * lines aside), so that no crowd of them floods the log; the next line says
+ * how many were held.
+ */
+#define RELAY_CLIENT_LOG_BURST 20
+#define RELAY_CLIENT_LOG_WINDOW_MS 10000
+extern void relay_log_client(struct Relay *relay, RelayLogLevel level, const char *peer,
+							 const char *fmt,...) __attribute__((format(printf, 4, 5)));
+extern void relay_count_drop(struct Relay *relay, RelayDrop reason);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_client_backlog_changed(struct Relay *relay, Client *c, size_t backlog);
 extern void relay_client_not_slow(struct Relay *relay, Client *c);

@@ -68,6 +68,19 @@ const RelaySetting relay_settings[] = {
 				"S", "Age after which rows of realtime.large_events are purged.", NULL),
 	INT_SETTING("replay_events", 0, replay_events, RELAY_UNIT_NONE, RELAY_SETTING_RESTART, 1024, 0, 1000000,
 				"N", "Recent events kept for SSE clients resuming with Last-Event-ID.", NULL),
+	/* bounds on what a notification can make the relay hold (issue 6) */
+	INT_SETTING("replay_bytes", 0, replay_bytes_kb, RELAY_UNIT_KB, 0, 32768, 0, 4194304,
+				"KB", "Memory for the recent events kept for SSE clients resuming with Last-Event-ID.",
+				"The oldest are dropped beyond it; events no role may read are never kept."),
+	INT_SETTING("max_event_size", 0, max_event_size_kb, RELAY_UNIT_KB, 0, 65536, 8, 1048576,
+				"KB", "Largest event the relay accepts; larger large events are not fetched.", NULL),
+	INT_SETTING("max_event_depth", 0, max_event_depth, RELAY_UNIT_NONE, 0, 256, 8, 4096,
+				"N", "Deepest nesting of objects and arrays in an event's JSON.", NULL),
+	INT_SETTING("max_event_values", 0, max_event_values, RELAY_UNIT_NONE, 0, 1000000, 100, INT_MAX,
+				"N", "Most JSON values (objects, arrays and scalars) in one event.", NULL),
+	INT_SETTING("max_pending", 0, max_pending_kb, RELAY_UNIT_KB, 0, 131072, 1024, 4194304,
+				"KB", "Memory for events waiting behind a large event being fetched or a key refresh.",
+				"Beyond it, new events are dropped (and counted) until the wait is over."),
 };
 
 const int	relay_nsettings = (int) (sizeof(relay_settings) / sizeof(relay_settings[0]));

@@ -105,3 +105,17 @@ utf8_valid(const unsigned char *p, size_t len)
 {
 	return utf8_validate_step(UTF8_ACCEPT, p, len) == UTF8_ACCEPT;
 }
+
+/* Cut s[0..len) to at most max bytes on a character boundary. */
+size_t
+utf8_prefix(const char *s, size_t len, size_t max)
+{
+	size_t		n = len < max ? len : max;
+
+	if (n == len)
+		return n;
+	/* s[n] starts the first character left out: back over continuations */
+	while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}

@@ -19,4 +19,11 @@ extern uint32_t utf8_validate_step(uint32_t state, const unsigned char *p, size_
 /* Whole-buffer check. */
 extern bool utf8_valid(const unsigned char *p, size_t len);
 
+/*
+ * The length of the longest prefix of s[0..len) no longer than max that
+ * does not end inside a UTF-8 sequence: where to cut client text quoted in
+ * a message, so that the message stays valid UTF-8.
+ */
+extern size_t utf8_prefix(const char *s, size_t len, size_t max);
+
 #endif

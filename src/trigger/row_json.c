@@ -241,6 +241,24 @@ row_json_rel_build(Relation rel, const TriggerOptions *opts)
 	}
 	else
 		row_json_primary_key(rel, rj);
+
+	/*
+	 * The id is public in every event's name and channels: excluding its
+	 * column from the payload would hide nothing, and suggest it does.
+	 */
+	for (i = 0; i < rj->nid; i++)
+	{
+		const char *name = NameStr(TupleDescAttr(desc, rj->id_attnums[i] - 1)->attname);
+
+		if (row_json_list_has(opts->exclude_columns, name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of table \"%s\" is the document id and cannot be excluded",
+							name, RelationGetRelationName(rel)),
+					 errdetail("The document id is part of every event's name and channels, so anyone who receives an event sees it."),
+					 errhint("Remove \"%s\" from exclude_columns, or identify documents by another column with id_column.",
+							 name)));
+	}
 	rj->id_types = palloc(sizeof(RowJsonType) * rj->nid);
 	for (i = 0; i < rj->nid; i++)
 		row_json_type_init(&rj->id_types[i],

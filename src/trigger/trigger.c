@@ -3,14 +3,14 @@
  *
  * An AFTER ... FOR EACH ROW trigger in the style of contrib/tcn: it checks
  * how it was called, builds one compact JSON event per row change (format in
- * README "Event format") and hands it to Async_Notify(), so it goes out only
- * when the transaction commits.  Events longer than
- * pg_realtime.inline_payload_limit are stored in realtime.large_events and
- * the notification points at them.
+ * README "Event format") and adds it to the transaction's batch
+ * (capture.c), which goes out, sealed, only when the transaction commits.
+ * Events longer than the sink carries inline (pg_realtime.inline_payload_limit,
+ * and what fits a sealed notification) are stored in realtime.large_events
+ * and the batch gets a pointer to them.
  */
 #include "postgres.h"
 
-#include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
@@ -22,9 +22,11 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "capture.h"
 #include "large_event.h"
 #include "roles.h"
 #include "row_json.h"
+#include "seal.h"
 #include "trigger.h"
 #include "trigger_options.h"
 
@@ -46,10 +48,12 @@ static StringInfoData trigger_buf;
 static StringInfoData trigger_docid;
 static StringInfoData trigger_docid_json;
 
-/* current_database(), percent-encoded and JSON-escaped, once per backend */
+/* current_database(), percent-encoded, and that JSON-escaped: once per backend */
 static char *trigger_current_database = NULL;
+static char *trigger_current_database_json = NULL;
 
 PG_FUNCTION_INFO_V1(realtime_notify_trigger);
+PG_FUNCTION_INFO_V1(realtime_database_id);
 
 /* GUC check hook: pg_realtime.database_id is empty or a valid id. */
 static bool
@@ -100,38 +104,63 @@ trigger_init(void)
 							TRIGGER_NOTIFY_MAX_LEN, 256, TRIGGER_NOTIFY_MAX_LEN,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	seal_init();
+}
+
+/*
+ * trigger_current_database_names
+ *		The current database's name percent-encoded like a document id, and
+ *		that JSON-escaped: once per backend (a connected database keeps its
+ *		name).
+ */
+static void
+trigger_current_database_names(void)
+{
+	char	   *name;
+	StringInfoData enc;
+	StringInfoData esc;
+
+	if (trigger_current_database != NULL)
+		return;
+	name = get_database_name(MyDatabaseId);
+	initStringInfo(&enc);
+	row_json_append_id_part(&enc, name, strlen(name));
+	initStringInfo(&esc);
+	row_json_escape_inner(&esc, enc.data, enc.len);
+	trigger_current_database_json = MemoryContextStrdup(TopMemoryContext, esc.data);
+	trigger_current_database = MemoryContextStrdup(TopMemoryContext, enc.data);
+	pfree(enc.data);
+	pfree(esc.data);
 }
 
 /*
  * trigger_database_id
  *		The database id as it goes into JSON strings: the GUC (already
  *		restricted to a safe charset) or the current database's name,
- *		percent-encoded like a document id and JSON-escaped.
+ *		percent-encoded and JSON-escaped.
  */
 static const char *
 trigger_database_id(void)
 {
 	if (pg_realtime_database_id != NULL && pg_realtime_database_id[0] != '\0')
 		return pg_realtime_database_id;
-	if (trigger_current_database == NULL)
-	{
-		char	   *name = get_database_name(MyDatabaseId);
-		StringInfoData enc;
-		StringInfoData esc;
+	trigger_current_database_names();
+	return trigger_current_database_json;
+}
 
-		initStringInfo(&enc);
-		row_json_append_id_part(&enc, name, strlen(name));
-		esc.data = NULL;
-		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-			initStringInfo(&esc);
-			MemoryContextSwitchTo(oldcxt);
-		}
-		row_json_escape_inner(&esc, enc.data, enc.len);
-		trigger_current_database = esc.data;
-	}
-	return trigger_current_database;
+/*
+ * realtime.database_id() returns text
+ *
+ * The database id of events of this database as this session sees it (not
+ * JSON-escaped): the relay compares it with the events it receives.
+ */
+Datum
+realtime_database_id(PG_FUNCTION_ARGS)
+{
+	if (pg_realtime_database_id != NULL && pg_realtime_database_id[0] != '\0')
+		PG_RETURN_TEXT_P(cstring_to_text(pg_realtime_database_id));
+	trigger_current_database_names();
+	PG_RETURN_TEXT_P(cstring_to_text(trigger_current_database));
 }
 
 /*
@@ -290,27 +319,28 @@ trigger_build_event(StringInfo buf, const TriggerConfig *cfg, const char *action
 }
 
 /*
- * trigger_notify_large
- *		Store the event in buf as a large event and notify a pointer to it:
- *		the header of the event, then "large", "bytes" and "seq".
+ * trigger_capture_large
+ *		Store the event in buf as a large event and capture a pointer to it:
+ *		the header of the event, then "large", "bytes" and "seq".  limit is
+ *		the longest event the sink carries inline.
  */
 static void
-trigger_notify_large(StringInfo buf, int header_len)
+trigger_capture_large(StringInfo buf, int header_len, int limit)
 {
 	int			bytes = buf->len;
 	int64		id = large_event_store(buf->data, buf->len);
 
 	/*
 	 * The header holds the document id, which has no length limit of its
-	 * own; if the pointer could not fit a payload, keep only {"v":1.
+	 * own; if the pointer could not fit, keep only {"v":1.
 	 */
-	if (header_len + 96 > TRIGGER_NOTIFY_MAX_LEN)
+	if (header_len + 96 > limit)
 		header_len = strlen("{\"v\":1");
 	buf->len = header_len;
 	buf->data[header_len] = '\0';
 	appendStringInfo(buf, ",\"large\":" INT64_FORMAT ",\"bytes\":%d,\"seq\":" UINT64_FORMAT "}",
 					 id, bytes, trigger_seq);
-	Async_Notify(pg_realtime_channel, buf->data);
+	capture_add(buf->data, buf->len);
 }
 
 /*
@@ -328,6 +358,7 @@ realtime_notify_trigger(PG_FUNCTION_ARGS)
 	TupleTableSlot *oldslot = NULL;
 	const char *action;
 	int			header_len;
+	int			limit;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -381,11 +412,13 @@ realtime_notify_trigger(PG_FUNCTION_ARGS)
 	resetStringInfo(&trigger_buf);
 	trigger_seq++;
 
+	/* the transaction's sink decides what goes inline */
+	limit = capture_begin()->max_event();
 	trigger_build_event(&trigger_buf, cfg, action, slot, oldslot, &header_len);
-	if (trigger_buf.len > pg_realtime_inline_payload_limit)
-		trigger_notify_large(&trigger_buf, header_len);
+	if (trigger_buf.len > limit)
+		trigger_capture_large(&trigger_buf, header_len, limit);
 	else
-		Async_Notify(pg_realtime_channel, trigger_buf.data);
+		capture_add(trigger_buf.data, trigger_buf.len);
 
 	/* do not keep a megabyte around because one row was large */
 	if (trigger_buf.maxlen > TRIGGER_BUF_KEEP_SIZE)

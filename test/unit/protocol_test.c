@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "event.h"
 #include "protocol.h"
+#include "utf8.h"
 #include "query.h"
 #include "subscription.h"
 
@@ -380,6 +381,28 @@ test_ping_and_bad_messages(void)
 	expect_error(&s, &sent, "{\"data\":[]}", 1003, "Message type is not valid.");
 	expect_error(&s, &sent, "{\"type\":7}", 1003, "Message type is not valid.");
 	expect_error(&s, &sent, "{\"type\":\"presence\",\"data\":{}}", 1003, "\\\"presence\\\"");
+	/* client text quoted in a message is cut on a character boundary: 64 bytes of "€" is 21 of them */
+	{
+		Buf			text = BUF_INIT;
+		const char *got;
+
+		buf_append_str(&text, "{\"type\":\"");
+		for (int i = 0; i < 30; i++)
+			buf_append_str(&text, "\xe2\x82\xac");
+		buf_append_str(&text, "\"}");
+		got = ask(&s, &sent, text.data);
+		CHECK(utf8_valid((const unsigned char *) got, strlen(got)));
+		CHECK(strstr(got, "\xe2\x82\xac\\\".\"") != NULL);	/* the 21st whole, then the quote */
+		buf_reset(&text);
+		buf_append_str(&text, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"documents\"],\"queries\":[\"{\\\"method\\\":\\\"");
+		for (int i = 0; i < 30; i++)
+			buf_append_str(&text, "\xe2\x82\xac");
+		buf_append_str(&text, "\\\"}\"]}]}");
+		got = ask(&s, &sent, text.data);
+		CHECK(strstr(got, "is not supported in Realtime queries") != NULL);
+		CHECK(utf8_valid((const unsigned char *) got, strlen(got)));
+		buf_free(&text);
+	}
 	expect_error(&s, &sent, "{\"type\":\"authentication\",\"data\":{\"session\":\"x\"}}", 1003,
 				 "authentication is not supported yet");
 	CHECK(!s.authenticated && s.nroles == 1);

@@ -49,6 +49,26 @@ fail_at(const char *s, size_t len)
 	return -1;
 }
 
+/* utf8_prefix: a cut never falls inside a character */
+static void
+test_prefix(void)
+{
+	const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";	/* a é € 😀 z: 1+2+3+4+1 */
+
+	CHECK(utf8_prefix(s, 11, 100) == 11);
+	CHECK(utf8_prefix(s, 11, 11) == 11);
+	CHECK(utf8_prefix(s, 11, 10) == 10);	/* before z */
+	CHECK(utf8_prefix(s, 11, 9) == 6);	/* inside 😀: before it */
+	CHECK(utf8_prefix(s, 11, 7) == 6);
+	CHECK(utf8_prefix(s, 11, 6) == 6);
+	CHECK(utf8_prefix(s, 11, 5) == 3);	/* inside € */
+	CHECK(utf8_prefix(s, 11, 2) == 1);	/* inside é */
+	CHECK(utf8_prefix(s, 11, 1) == 1);
+	CHECK(utf8_prefix(s, 11, 0) == 0);
+	for (size_t max = 0; max <= 11; max++)
+		CHECK(utf8_valid((const unsigned char *) s, utf8_prefix(s, 11, max)));
+}
+
 int
 main(void)
 {
@@ -196,5 +216,6 @@ main(void)
 	}
 	CHECK(ok);
 
+	test_prefix();
 	return unit_summary("utf8");
 }

@@ -317,3 +317,37 @@ export class StandaloneRelay {
     }
   }
 }
+
+/* The postmaster's PID, from postmaster.pid. */
+export function postmasterPid(c) {
+  return fs.readFileSync(path.join(c.dir, 'data/postmaster.pid'), 'utf8').split('\n')[0];
+}
+
+/*
+ * The relay worker's PID, or null.  A worker without a database connection
+ * has no row in pg_stat_activity on PostgreSQL 15, so fall back to the
+ * postmaster's child whose title is "postgres: pg_realtime relay".
+ */
+export async function workerPid(c) {
+  const fromSql = await c.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_realtime relay'");
+  if (fromSql)
+    return Number(fromSql);
+  const postmaster = postmasterPid(c);
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      if (ppid === postmaster && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('postgres: pg_realtime relay'))
+        return Number(pid);
+    } catch { /* process gone */ }
+  }
+  return null;
+}
+
+/* A field of /proc/PID/status in kB (VmRSS, VmHWM, VmSize). */
+export function procStatusKb(pid, field) {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m)
+    throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(m[1]);
+}
