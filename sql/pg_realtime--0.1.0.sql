@@ -62,7 +62,9 @@ LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION realtime.check_trigger_args(regclass, text[]) FROM PUBLIC;
 
 -- The database id of this session's events: pg_realtime.database_id, or
--- the database's name percent-encoded like a document id.
+-- the database's name percent-encoded like a document id.  The relay checks
+-- that events are about the database they come from, and track() builds
+-- the channel it returns from it.
 CREATE FUNCTION realtime.database_id()
 RETURNS text
 AS 'MODULE_PATHNAME', 'realtime_database_id'
@@ -232,13 +234,6 @@ AS 'MODULE_PATHNAME', 'realtime_open'
 LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION realtime.open(text, integer, text) FROM PUBLIC;
 
--- The database id events of this database carry (pg_realtime.database_id,
--- or the database's name percent-encoded), as this session sees it: the
--- relay checks that events are about the database they come from.
-CREATE FUNCTION realtime.database_id()
-RETURNS text
-AS 'MODULE_PATHNAME', 'realtime_database_id'
-LANGUAGE C STABLE;
 
 -- What a relay that does not run as a superuser needs, granted to role:
 -- read the keys, the large events and the sequence, purge large events.
