@@ -15,8 +15,10 @@
 #include "buf.h"
 #include "event.h"
 #include "protocol.h"
+#include "ratelimit.h"
 #include "relay.h"
 #include "ws.h"
+#include "log.h"
 
 #define lengthof(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
@@ -105,6 +107,14 @@ typedef struct OutChunk
 	unsigned char bytes[];
 } OutChunk;
 
+/* A client's place in one list of the fan-out index (fanout.c). */
+typedef struct FanoutMember
+{
+	DNode		node;
+	struct Client *client;
+	struct FanoutRole *role;	/* whose list node is in; NULL: the servers' */
+} FanoutMember;
+
 typedef struct Client
 {
 	Watch		watch;
@@ -126,9 +136,20 @@ typedef struct Client
 	int8_t		counted_as;		/* 0, or the state it is counted under */
 	ProtoSession session;
 	char		peer[56];		/* "addr:port" for log lines */
+
+	/* who it is and what it may cost (client.c, fanout.c, peers.c) */
+	struct Peer *peer_entry;	/* its address's entry, or NULL */
+	FanoutMember *member_of;	/* one per role while indexed; else NULL */
+	FanoutMember own_member;	/* member_of of a guest or a server connection */
+	uint16_t	nmember_of;
+	bool		paused;			/* waiting for the auth function: input waits */
+	int32_t		expiry_slot;	/* in the fan-out's expiry heap, or -1 */
+	uint64_t	fanout_stamp;	/* id of the last event queued to it */
+	struct ClientAuth *auth;	/* a token being checked, or its answer */
+	RateLimit	messages;		/* max_messages_per_minute */
 } Client;
 
-extern Client *client_accept(struct Relay *relay, int fd, const char *peer);
+extern Client *client_accept(struct Relay *relay, int fd, const char *peer, struct Peer *peer_entry);
 extern void client_on_timeout(Client *c);
 extern bool client_deliver(Client *c, RelayEvent *ev, Buf *scratch);
 extern void client_flush(Client *c);
@@ -136,6 +157,7 @@ extern void client_shutdown(Client *c);	/* relay stopping: 1001 / end SSE */
 extern void client_free(Client *c);
 extern void client_kill(Client *c, const char *why);	/* mark dead, log */
 extern void client_send_keepalive(Client *c);
+extern void client_token_expired(Client *c);	/* its identity's exp passed */
 
 /* ---- database listener (listener.c): one LISTEN connection ---- */
 typedef struct Listener Listener;
@@ -186,7 +208,14 @@ struct Relay
 	int			nlisteners;
 	Listener  **listeners;
 
+	struct Auth *auth;			/* tokens to identities (auth.c) */
+	struct Fanout *fanout;		/* clients by role, expiries (fanout.c) */
+	struct Peers *peers;		/* per-address limits (peers.c) */
+	size_t		subscription_bytes;	/* all subscriptions' memory */
+	LogLimit	log_limit;		/* client log lines without an address entry */
+
 	int			nclients;
+	int			ndead;			/* of nclients, killed and not yet freed */
 	int			nwebsocket;
 	int			nsse;
 	DNode		deliverable;	/* WS and SSE clients, for fan-out */
@@ -215,7 +244,11 @@ struct Relay
 extern void relay_publish(struct Relay *relay, RelayEvent *ev);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_health_json(struct Relay *relay, Buf *out);
-extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len);
+extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len, bool explicitly);
+extern void relay_health_status_json(struct Relay *relay, Buf *out);
 extern void relay_replay_since(struct Relay *relay, Client *c, uint64_t last_id);
+
+/* A log line about a client, limited per address (max_log_lines_per_minute). */
+extern void client_log(Client *c, RelayLogLevel level, const char *fmt,...) __attribute__((format(printf, 3, 4)));
 
 #endif
