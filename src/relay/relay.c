@@ -223,7 +223,7 @@ relay_refuse(Relay *relay, int fd)
 
 /* Answer 429 to a connection over its address's limits, then close it. */
 static void
-relay_refuse_peer(Relay *relay, int fd, Peer *peer, const char *message)
+relay_refuse_peer(Relay *relay, int fd, Peer *peer, const char *who, const char *message)
 {
 	char		reply[512];
 	char		body[256];
@@ -239,8 +239,8 @@ relay_refuse_peer(Relay *relay, int fd, Peer *peer, const char *message)
 	close(fd);
 	if (ratelimit_log_ok(&peer->log, relay->config.max_log_lines_per_minute, relay->loop.now_ms,
 						 &suppressed))
-		relay_log(RLOG_INFO, "refused a connection: %s%s", message,
-				  suppressed ? " (and more from this address)" : "");
+		relay_log(RLOG_INFO, "client %s: refused: %s%s", who, message,
+				  suppressed ? " (more lines about this address suppressed)" : "");
 }
 
 /*
@@ -248,18 +248,18 @@ relay_refuse_peer(Relay *relay, int fd, Peer *peer, const char *message)
  * True if the connection may proceed (else it has been refused).
  */
 static bool
-relay_admit_peer(Relay *relay, int fd, Peer *peer)
+relay_admit_peer(Relay *relay, int fd, Peer *peer, const char *who)
 {
 	if (peer == NULL)
 		return true;			/* the table is full of live addresses: serve */
 	if (relay->config.max_connections_per_ip > 0 && peer->nconn >= relay->config.max_connections_per_ip)
 	{
-		relay_refuse_peer(relay, fd, peer, "too many connections from this address");
+		relay_refuse_peer(relay, fd, peer, who, "too many connections from this address");
 		return false;
 	}
 	if (!ratelimit_take(&peer->connects, relay->config.max_connects_per_minute, relay->loop.now_ms))
 	{
-		relay_refuse_peer(relay, fd, peer, "too many new connections from this address; try again later");
+		relay_refuse_peer(relay, fd, peer, who, "too many new connections from this address; try again later");
 		return false;
 	}
 	return true;
@@ -315,8 +315,9 @@ relay_on_accept(Watch *w, uint32_t events)
 			}
 			return;
 		}
+		relay_format_peer(&ss, peer, sizeof(peer));
 		peer_entry = peers_get(relay->peers, &ss);
-		if (!relay_admit_peer(relay, fd, peer_entry))
+		if (!relay_admit_peer(relay, fd, peer_entry, peer))
 			continue;
 		if (relay->nclients - relay->ndead >= relay->config.max_connections)
 		{
@@ -333,7 +334,6 @@ relay_on_accept(Watch *w, uint32_t events)
 						"request head not complete while the relay is full; dropped for a new connection");
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		relay_format_peer(&ss, peer, sizeof(peer));
 		if (client_accept(relay, fd, peer, peer_entry))
 			relay->stats.clients_accepted++;
 	}
