@@ -682,6 +682,62 @@ test_limits(void)
 	buf_free(&url);
 }
 
+/*
+ * Budgets: channel bytes and query values per connection (1013), matching
+ * cost per subscription (1003), memory of all sessions together (1013).
+ * Replacing or removing a subscription gives its share back.
+ */
+static void
+test_budgets(void)
+{
+	size_t		used = 0;
+	ProtoLimits b = {.max_channel_bytes = 20, .max_query_values = 5, .max_query_cost = 4,
+	.memory_used = &used};
+	ProtoSession s;
+	ProtoSession t;
+	Sent		sent = {0};
+	size_t		one;
+
+#define EQ(vals) Q("{\\\"method\\\":\\\"equal\\\",\\\"attribute\\\":\\\"a\\\",\\\"values\\\":[" vals "]}")
+	proto_session_init(&s, &b);
+	/* cost: one for the query, one per value */
+	expect_error(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"x\"],\"queries\":[" EQ("1,2,3,4") "]}]}",
+				 1003, "cost 5 to match, more than the limit of 4");
+	CHECK(strstr(ask(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"a\",\"channels\":[\"0123456789\"],"
+					 "\"queries\":[" EQ("1,2,3") "]}]}"), "\"success\":true") != NULL);
+	CHECK(s.channel_bytes == 10 && s.query_values == 3 && used == s.sub_bytes && used > 0);
+	one = used;
+	/* the connection's channel bytes (10 + 11 > 20) and values (3 + 3 > 5) */
+	expect_error(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"abcdefghijk\"]}]}", 1013,
+				 "Too many channel bytes on this connection (limit 20).");
+	expect_error(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"y\"],\"queries\":[" EQ("1,2,3") "]}]}",
+				 1013, "Too many query values on this connection (limit 5).");
+	/* replacing "a" gives its share back first */
+	CHECK(strstr(ask(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"a\",\"channels\":[\"abcdefghijk\"],"
+					 "\"queries\":[" EQ("1,2,3") "]}]}"), "\"success\":true") != NULL);
+	CHECK(s.channel_bytes == 11 && s.query_values == 3 && s.nsubs == 1);
+	/* all sessions share the memory budget */
+	b.memory_budget = used + one / 2;
+	proto_session_init(&t, &b);
+	expect_error(&t, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"abcdefghijk\"],\"queries\":[" EQ("1,2,3") "]}]}",
+				 1013, "no memory left for subscriptions");
+	ask(&s, &sent, "{\"type\":\"unsubscribe\",\"data\":[{\"subscriptionId\":\"a\"}]}");
+	CHECK(used == 0 && s.channel_bytes == 0 && s.query_values == 0 && s.sub_bytes == 0);
+	CHECK(strstr(ask(&t, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"abcdefghijk\"],\"queries\":[" EQ("1,2,3") "]}]}"),
+				 "\"success\":true") != NULL);
+	CHECK(used > 0);
+	proto_session_free(&t);
+	CHECK(used == 0);
+	/* a URL over the budget refuses the connection */
+	sent_reset(&sent);
+	CHECK(proto_open(&s, slice("project=p&channels[]=0123456789abcdefghijk"), NULL, record, &sent) ==
+		  PROTO_CLOSE_POLICY);
+	CHECK(strstr(only(&sent), "Too many channel bytes") != NULL);
+#undef EQ
+	sent_reset(&sent);
+	proto_session_free(&s);
+}
+
 /* ---- queries ---- */
 
 /* Compile text and match it against an event with this payload. */
@@ -895,6 +951,7 @@ main(void)
 	test_unsubscribe();
 	test_subscribe_invalid();
 	test_limits();
+	test_budgets();
 	test_query_semantics();
 	test_subscription_queries();
 	test_delivery();
