@@ -20,7 +20,6 @@ typedef struct FanoutRole
 	struct FanoutRole *next_empty;	/* on Fanout.empty while publishing */
 	uint32_t	hash;
 	uint32_t	len;
-	int			nmembers;
 	bool		queued;			/* on Fanout.empty */
 	DNode		members;		/* FanoutMember.node */
 	char		name[];
@@ -144,7 +143,7 @@ role_free(Fanout *f, FanoutRole *r)
 static void
 role_maybe_free(Fanout *f, FanoutRole *r)
 {
-	if (r->nmembers > 0 || r->queued)
+	if (!dlist_empty(&r->members) || r->queued)
 		return;
 	if (f->publishing)
 	{
@@ -168,7 +167,6 @@ fanout_add(Fanout *f, Client *c)
 		c->member_of = &c->own_member;
 		c->nmember_of = 1;
 		c->own_member.client = c;
-		c->own_member.role = NULL;
 		dlist_push_tail(&f->servers, &c->own_member.node);
 		return;
 	}
@@ -187,9 +185,7 @@ fanout_add(Fanout *f, Client *c)
 		FanoutRole *r = role_intern(f, id && id->nroles ? id->roles[i] : guests_name);
 
 		c->member_of[i].client = c;
-		c->member_of[i].role = r;
 		dlist_push_tail(&r->members, &c->member_of[i].node);
-		r->nmembers++;
 	}
 }
 
@@ -201,13 +197,18 @@ fanout_remove(Fanout *f, Client *c)
 	for (int i = 0; i < c->nmember_of; i++)
 	{
 		FanoutMember *m = &c->member_of[i];
+		DNode	   *head = m->node.next;
 
+		/*
+		 * The last member's neighbours are both its list's head: then the
+		 * role (unless that head is the servers' list) may go.  A member
+		 * need not know its role.
+		 */
+		if (m->node.prev != head || head == &f->servers)
+			head = NULL;
 		dlist_remove(&m->node);
-		if (m->role)
-		{
-			m->role->nmembers--;
-			role_maybe_free(f, m->role);
-		}
+		if (head)
+			role_maybe_free(f, container_of(FanoutRole, members, head));
 	}
 	if (c->member_of != &c->own_member)
 		free(c->member_of);

@@ -41,7 +41,6 @@ account_sub(ProtoSession *s, const Subscription *sub, bool added)
 	{
 		s->channel_bytes += sub->channel_bytes;
 		s->query_values += sub->nvalues;
-		s->sub_bytes += sub->bytes;
 		if (shared)
 			*shared += sub->bytes;
 	}
@@ -49,7 +48,6 @@ account_sub(ProtoSession *s, const Subscription *sub, bool added)
 	{
 		s->channel_bytes -= sub->channel_bytes;
 		s->query_values -= sub->nvalues;
-		s->sub_bytes -= sub->bytes;
 		if (shared)
 			*shared -= sub->bytes;
 	}

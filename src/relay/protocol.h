@@ -41,7 +41,6 @@ typedef struct ProtoSession
 	uint32_t	next_auto_id;	/* for server-made ids */
 	uint32_t	channel_bytes;	/* of all subscriptions */
 	uint32_t	query_values;	/* of all subscriptions */
-	size_t		sub_bytes;		/* memory of all subscriptions */
 	struct AuthIdentity *identity;	/* NULL: a guest */
 	char	   *auth_token;		/* of an authentication message, for the caller */
 } ProtoSession;

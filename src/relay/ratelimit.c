@@ -6,20 +6,23 @@
 bool
 ratelimit_take(RateLimit *rl, int per_minute, int64_t now_ms)
 {
+	uint32_t	now = (uint32_t) now_ms ? (uint32_t) now_ms : 1;	/* 0 means unused */
+
 	if (per_minute <= 0)
 		return true;
 	if (rl->last_ms == 0)
-		rl->tokens = per_minute;
-	else if (now_ms > rl->last_ms)
+		rl->tokens = (float) per_minute;
+	else
 	{
-		rl->tokens += (double) (now_ms - rl->last_ms) * per_minute / 60000.0;
-		if (rl->tokens > per_minute)
-			rl->tokens = per_minute;
+		/* unsigned difference: right across the wrap of the 32-bit clock */
+		double		tokens = rl->tokens + (double) (uint32_t) (now - rl->last_ms) * per_minute / 60000.0;
+
+		rl->tokens = tokens > per_minute ? (float) per_minute : (float) tokens;
 	}
-	rl->last_ms = now_ms;
-	if (rl->tokens < 1.0)
+	rl->last_ms = now;
+	if (rl->tokens < 1.0f)
 		return false;
-	rl->tokens -= 1.0;
+	rl->tokens -= 1.0f;
 	return true;
 }
 

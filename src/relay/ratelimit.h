@@ -3,7 +3,7 @@
  *
  * One bucket holds up to N tokens and gains N per minute; taking a token
  * fails when it is empty.  Used for per-address connection rates, messages
- * per connection and log lines; a bucket is 16 bytes and needs no timer.
+ * per connection and log lines; a bucket is 8 bytes and needs no timer.
  */
 #ifndef RELAY_RATELIMIT_H
 #define RELAY_RATELIMIT_H
@@ -13,8 +13,8 @@
 
 typedef struct RateLimit
 {
-	double		tokens;			/* left, at last_ms */
-	int64_t		last_ms;		/* 0: never used (full) */
+	float		tokens;			/* left, at last_ms */
+	uint32_t	last_ms;		/* low 32 bits of the clock; 0: never used (full) */
 } RateLimit;
 
 /*
@@ -23,6 +23,12 @@ typedef struct RateLimit
  * limit.  False when the bucket is empty.
  */
 extern bool ratelimit_take(RateLimit *rl, int per_minute, int64_t now_ms);
+
+/*
+ * A bucket is 8 bytes (one per connection for its messages): the clock is
+ * kept modulo 2^32 ms, so a bucket idle for more than 49 days may refill
+ * less than it should, never more.
+ */
 
 /* A bucket for log lines, counting the lines it held back. */
 typedef struct LogLimit

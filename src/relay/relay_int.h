@@ -112,7 +112,6 @@ typedef struct FanoutMember
 {
 	DNode		node;
 	struct Client *client;
-	struct FanoutRole *role;	/* whose list node is in; NULL: the servers' */
 } FanoutMember;
 
 typedef struct Client
@@ -139,14 +138,14 @@ typedef struct Client
 
 	/* who it is and what it may cost (client.c, fanout.c, peers.c) */
 	struct Peer *peer_entry;	/* its address's entry, or NULL */
+	struct ClientAuth *auth;	/* a token being checked, or its answer */
 	FanoutMember *member_of;	/* one per role while indexed; else NULL */
 	FanoutMember own_member;	/* member_of of a guest or a server connection */
+	uint64_t	fanout_stamp;	/* id of the last event queued to it */
+	RateLimit	messages;		/* max_messages_per_minute */
+	int32_t		expiry_slot;	/* in the fan-out's expiry heap, or -1 */
 	uint16_t	nmember_of;
 	bool		paused;			/* waiting for the auth function: input waits */
-	int32_t		expiry_slot;	/* in the fan-out's expiry heap, or -1 */
-	uint64_t	fanout_stamp;	/* id of the last event queued to it */
-	struct ClientAuth *auth;	/* a token being checked, or its answer */
-	RateLimit	messages;		/* max_messages_per_minute */
 } Client;
 
 extern Client *client_accept(struct Relay *relay, int fd, const char *peer, struct Peer *peer_entry);
