@@ -256,6 +256,20 @@ describe('where tokens come from', () => {
     assert.deepEqual(JSON.parse(res.body), { message: 'Session is not valid: the signature does not match.', code: 401 });
   });
 
+  test('SSE: when the token expires, an "error" record says why and the stream ends', async () => {
+    const url = `http://127.0.0.1:${RELAY}/v1/realtime?project=demo&channels[]=documents`;
+    const s = curlSse(`${url}&jwt=${userToken('alice', { exp: now() + 2 })}`);
+    try {
+      await s.records.take((r) => r.retry, 5000, 'the stream to open');
+      const rec = await s.records.take((r) => r.event === 'error', 5000, 'the expiry record');
+      assert.deepEqual(rec.json, { type: 'error', data: { code: 4001, message: 'The token expired; reconnect with a fresh one.' } });
+      const exit = await withTimeout(s.exited, 3000, 'the stream to end');
+      assert.equal(exit.code, 0, 'the relay ended the stream');
+    } finally {
+      s.kill();
+    }
+  });
+
   test('Authorization: Bearer on the WebSocket upgrade', async () => {
     const c = await connectWs(URL, { headers: { Authorization: `Bearer ${userToken('carol')}` } });
     try {
