@@ -265,17 +265,7 @@ authfn_on_answer(AuthFn *fn, const char *text, int len)
 static void
 authfn_watch_socket(AuthFn *fn, uint32_t events)
 {
-	int			fd = PQsocket(fn->conn);
-
-	if (fd != fn->watch.fd)
-	{
-		if (fn->watch.fd >= 0)
-			loop_remove(&fn->relay->loop, &fn->watch);
-		if (fd >= 0)
-			loop_add(&fn->relay->loop, &fn->watch, fd, events, authfn_on_io);
-	}
-	else
-		loop_modify(&fn->relay->loop, &fn->watch, events);
+	loop_watch(&fn->relay->loop, &fn->watch, PQsocket(fn->conn), events, authfn_on_io);
 }
 
 /* Drop the connection (the query in flight fails) and schedule another. */

@@ -73,17 +73,7 @@ static void listener_next_query(Listener *l);
 static void
 listener_watch_socket(Listener *l, uint32_t events)
 {
-	int			fd = PQsocket(l->conn);
-
-	if (fd != l->watch.fd)
-	{
-		if (l->watch.fd >= 0)
-			loop_remove(&l->relay->loop, &l->watch);
-		if (fd >= 0)
-			loop_add(&l->relay->loop, &l->watch, fd, events, listener_on_io);
-	}
-	else
-		loop_modify(&l->relay->loop, &l->watch, events);
+	loop_watch(&l->relay->loop, &l->watch, PQsocket(l->conn), events, listener_on_io);
 }
 
 /* Drop the connection and schedule the next attempt. */

@@ -78,6 +78,7 @@ extern void loop_close(Loop *loop);
 extern bool loop_add(Loop *loop, Watch *w, int fd, uint32_t events, WatchHandler handler);
 extern void loop_modify(Loop *loop, Watch *w, uint32_t events);
 extern void loop_remove(Loop *loop, Watch *w);
+extern void loop_watch(Loop *loop, Watch *w, int fd, uint32_t events, WatchHandler handler);
 
 /* Wait at most timeout_ms (-1: no limit) and dispatch ready watches. */
 extern void loop_wait(Loop *loop, int timeout_ms);

@@ -6,6 +6,7 @@
  * read rule of PROTOCOL.md 6 for guests, users and the server role.
  */
 #include "unit.h"
+#include "unit_event.h"
 #include "auth.h"
 #include "buf.h"
 #include "event.h"
@@ -137,22 +138,7 @@ test_refused(void)
 	}
 }
 
-static RelayEvent *
-event_read_by(const char *read)
-{
-	char		text[1024];
-	RelayEvent *ev = NULL;
-	int64_t		large;
-	const char *error = NULL;
-
-	snprintf(text, sizeof(text),
-			 "{\"v\":1,\"event\":\"e\",\"action\":\"create\",\"databaseId\":\"d\","
-			 "\"collectionId\":\"c\",\"documentId\":\"1\",\"read\":%s,\"payload\":{}}", read);
-	if (event_parse_notify(text, strlen(text), "2026-05-01T10:00:00.000+00:00", &ev, &large, &error) !=
-		EVENT_NOTIFY_INLINE)
-		abort();
-	return ev;
-}
+#define event_read_by(read) unit_make_event("create", (read), "{}")
 
 /* PROTOCOL.md 6 for a guest, two users and the server role. */
 static void

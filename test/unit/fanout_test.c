@@ -7,6 +7,7 @@
  * with their last member.
  */
 #include "unit.h"
+#include "unit_event.h"
 #include "auth.h"
 #include "fanout.h"
 
@@ -44,20 +45,12 @@ free_client(Fanout *f, Client *c)
 	free(c);
 }
 
+/* An event readable by read (a JSON array), numbered id. */
 static RelayEvent *
 event_read_by(const char *read, uint64_t id)
 {
-	char		text[1024];
-	RelayEvent *ev = NULL;
-	int64_t		large;
-	const char *error = NULL;
+	RelayEvent *ev = unit_make_event("create", read, "{}");
 
-	snprintf(text, sizeof(text),
-			 "{\"v\":1,\"event\":\"e\",\"action\":\"create\",\"databaseId\":\"d\","
-			 "\"collectionId\":\"c\",\"documentId\":\"1\",\"read\":%s,\"payload\":{}}", read);
-	if (event_parse_notify(text, strlen(text), "2026-05-01T10:00:00.000+00:00", &ev, &large, &error) !=
-		EVENT_NOTIFY_INLINE)
-		abort();
 	ev->id = id;
 	return ev;
 }

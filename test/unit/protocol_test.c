@@ -5,6 +5,7 @@
  * messages it sends back, then at which events reach which subscriptions.
  */
 #include "unit.h"
+#include "unit_event.h"
 #include "auth.h"
 #include "buf.h"
 #include "event.h"
@@ -95,26 +96,7 @@ expect_error(ProtoSession *s, Sent *sent, const char *text, int code, const char
 
 /* ---- events ---- */
 
-static RelayEvent *
-make_event(const char *action, const char *read, const char *payload)
-{
-	char		text[2048];
-	RelayEvent *ev = NULL;
-	int64_t		large;
-	const char *error = NULL;
-
-	snprintf(text, sizeof(text),
-			 "{\"v\":1,\"event\":\"e\",\"action\":\"%s\",\"databaseId\":\"shop\","
-			 "\"collectionId\":\"orders\",\"documentId\":\"42\",\"read\":%s,\"payload\":%s}",
-			 action, read, payload);
-	if (event_parse_notify(text, strlen(text), "2026-05-01T10:00:00.123+00:00", &ev, &large,
-						   &error) != EVENT_NOTIFY_INLINE)
-	{
-		fprintf(stderr, "  bad test event: %s (%s)\n", text, error);
-		abort();
-	}
-	return ev;
-}
+#define make_event unit_make_event
 
 /* The ids proto_match_event() appends, as a string ("" when none). */
 static char *
