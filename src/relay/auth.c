@@ -402,8 +402,11 @@ auth_setup_function(Auth *auth, Buf *err)
 		return true;
 	if (auth->fn)
 	{
-		authfn_destroy(auth->fn);
+		AuthFn	   *old = auth->fn;
+
+		/* its waiting clients are answered now and may ask again: not it */
 		auth->fn = NULL;
+		authfn_destroy(old);
 	}
 	if (fn[0] == '\0')
 		return true;

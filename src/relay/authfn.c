@@ -645,10 +645,13 @@ authfn_on_timer(AuthFn *fn)
 	{
 		AuthLookup *lookup = fn->inflight;
 
+		/*
+		 * The answer may never come: a new connection, without waiting
+		 * (first, so that what the answered clients ask next waits for it)
+		 */
 		fn->inflight = NULL;
-		lookup_finish(fn, lookup, NULL, "the session could not be checked in time; try again later");
-		/* the answer may never come: a new connection, without waiting */
 		authfn_fail(fn, "no answer in time; reconnecting", 0);
+		lookup_finish(fn, lookup, NULL, "the session could not be checked in time; try again later");
 	}
 	if (fn->state == AUTHFN_WAITING && fn->deadline_ms <= now)
 		authfn_start(fn);
