@@ -73,6 +73,7 @@ async function probe(good, n = 5) {
 
 async function assertResponsive(good, what) {
   const l = await probe(good);
+  console.log(`latencies ${what}: ${l.join(', ')} ms`);
   assert.ok(Math.max(...l) < 100, `events within 100 ms ${what}: ${l.join(', ')} ms`);
 }
 
