@@ -476,7 +476,8 @@ done
 
 # 4. per-user fan-out (pg_realtime only): the same relay, 1,000 subscribers
 # each authenticated as another user (user uI of team t(I/TEAM)), against
-# guests with the same fan-out, alternating case by case.  Guests get a
+# guests with the same fan-out, alternating case by case; rows of the same
+# table for both (read("any") for guests).  Guests get a
 # fan-out below 1,000 by subscribing the others to a channel no event has,
 # so both walk 1,000 connections the way the relay did before its index.
 users_md=""
@@ -511,19 +512,18 @@ user_case() {
   else
     start_load "$USERS" "users-$kind-$fan" -A "$OUT/tokens.txt"
   fi
+  # the same table for both, so that frames are alike: rows readable by
+  # "any" for guests, by the case's roles for users
+  case $kind:$fan in
+    guest:*) perm='read("any")' mod=1 ;;
+    user:"$USERS") perm='read("users")' mod=1 ;;
+    user:1) perm='read("user:u%d")' mod=$USERS ;;
+    user:*) perm='read("team:t%d")' mod=$((USERS / fan)) ;;
+  esac
   window >/dev/null
   c0=$(cpu_ns "$RELAY_PID")
-  if [ "$kind" = guest ]; then
-    w=$(write_events "$rate" "$(awk -v e="$events" -v r="$rate" 'BEGIN { print e / r }')")
-  else
-    case $fan in
-      "$USERS") perm='read("users")' mod=1 ;;
-      1) perm='read("user:u%d")' mod=$USERS ;;
-      *) perm='read("team:t%d")' mod=$((USERS / fan)) ;;
-    esac
-    w=$("${load_pin[@]}" "$OUT/writer" -r "$rate" -t "$(awk -v e="$events" -v r="$rate" 'BEGIN { print e / r }')" \
-      -b "$PAYLOAD_BYTES" -T public.uticks -P "$perm" -m "$mod" "$conninfo options=-cpg_realtime.channel=${CH[$CUR]}")
-  fi
+  w=$("${load_pin[@]}" "$OUT/writer" -r "$rate" -t "$(awk -v e="$events" -v r="$rate" 'BEGIN { print e / r }')" \
+    -b "$PAYLOAD_BYTES" -T public.uticks -P "$perm" -m "$mod" "$conninfo options=-cpg_realtime.channel=${CH[$CUR]}")
   expected=$(( $(kv "$w" n) * fan ))
   drain "$expected" "$DRAIN_MAX" || true
   c1=$(cpu_ns "$RELAY_PID")
