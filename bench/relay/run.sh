@@ -6,14 +6,18 @@
 #   2. steps:   1,000 subscribers, rate stepped up until p99 > 50 ms
 #   3. fan-out: 10,000 subscribers, idle RSS per connection, then a stream
 #      of events: deliveries/s and relay CPU
+#   4. users:   pg_realtime only: 1,000 subscribers each authenticated as
+#      another user, events readable by one user, a team of 100, all users,
+#      against guests with the same fan-out, alternating
 # and writes results.md (and stdout).  Everything it starts is stopped on exit.
 #
-#   bench/relay/run.sh                      # ~6-10 minutes
-#   QUICK=1 bench/relay/run.sh              # a smoke run, ~2 minutes
+#   bench/relay/run.sh                      # ~8-12 minutes
+#   QUICK=1 bench/relay/run.sh              # a smoke run, ~3 minutes
 #   RELAYS="pg_realtime" bench/relay/run.sh  # one relay only (no ratios)
 #   RELAYS="pg_realtime pg_realtime_plain" BASELINE=pg_realtime_plain bench/relay/run.sh
 #                                           # sealed events against plaintext
 #                                           # ones (pg_realtime.seal = off)
+#   PHASES=users bench/relay/run.sh         # phase 4 only, into results-users.md
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,11 +27,13 @@ root=$(cd "$here/../.." && pwd)
 RELAYS=${RELAYS:-"pg_realtime node"}
 BASELINE=${BASELINE:-node}                # the relay the ratios divide by
 PLAIN_PORT=${PLAIN_PORT:-18789}
+PHASES=${PHASES:-"compare users"}        # compare: phases 0-3; users: phase 4
 PG_PORT=${PG_PORT:-55495}
 RELAY_PORT=${RELAY_PORT:-18787}
 NODE_PORT=${NODE_PORT:-18788}
 RELAY_BIN=${RELAY_BIN:-$(pg_config --bindir)/pg_realtime_relay}
 OUT=${OUT:-$here/out}
+if [ "$PHASES" = users ]; then RESULTS=${RESULTS:-$here/results-users.md}; fi
 RESULTS=${RESULTS:-$here/results.md}
 PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}       # the row's text column
 SUBS=${SUBS:-1000}                        # subscribers, phases 1-2
@@ -46,12 +52,16 @@ PIN=${PIN:-auto}                          # relay on RELAY_CPU, the rest elsewhe
 RELAY_CPU=${RELAY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PERF=${PERF:-0}                           # 1: perf record the relays' fan-out
+USERS=${USERS:-1000}                      # phase 4: subscribers, one user each
+TEAM=${TEAM:-100}                         # phase 4: users per team
+USERS_REPEAT=${USERS_REPEAT:-3}           # phase 4: measurements of each case
+BENCH_SECRET=bench-secret-for-the-relay-benchmark-0123
 if [ "${QUICK:-0}" = 1 ]; then
   LAT_SECS=${LAT_SECS_QUICK:-5} STEP_SECS=3 STEP_RATES="20 100 300 1000 3000" LAT_SWEEP_SECS=3
-  FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30
+  FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30 USERS_REPEAT=1
 fi
 command_line="$0 $*"
-env_line=$(env | grep -E '^(RELAYS|BASELINE|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
+env_line=$(env | grep -E '^(RELAYS|BASELINE|PHASES|USERS|TEAM|USERS_REPEAT|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
 
 ncpu=$(nproc)
 if [ "$PIN" = auto ]; then
@@ -139,11 +149,11 @@ use() {
   RELAY_PID=${RP[$1]:-} PORT=${RPORT[$1]:-} WL_PID=${WLP[$1]:-} WL_OUT=${WLO[$1]:-}
 }
 
-# start_load CONNS TAG: the current relay's load client
+# start_load CONNS TAG [WSLOAD OPTIONS]: the current relay's load client
 start_load() {
   local out=$OUT/$2.wsload sources=$(( ($1 + 9999) / 10000 * 4 ))
   : >"$out"
-  "${load_pin[@]}" "$OUT/wsload" -p "$PORT" -c "$1" -s "$sources" >"$out" 2>"$out.err" &
+  "${load_pin[@]}" "$OUT/wsload" -p "$PORT" -c "$1" -s "$sources" "${@:3}" >"$out" 2>"$out.err" &
   WLP[$CUR]=$! WLO[$CUR]=$out
   pids+=("${WLP[$CUR]}")
   use "$CUR"
@@ -205,8 +215,16 @@ write_events() {
 start_relay() {
   case $1 in
   pg_realtime)
+    # the load client's thousands of connections come from four addresses:
+    # no per-address limits; tokens for phase 4 (a relay older than these
+    # flags, RELAY_BIN of an earlier build, runs without them)
+    local auth_flags=()
+    if "$OUT/pg_realtime_relay" --help | grep -q -- --max-connections-per-ip; then
+      auth_flags=(--max-connections-per-ip 0 --max-connects-per-minute 0 --jwt-secret "$BENCH_SECRET")
+    fi
     "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$RELAY_PORT" --listen-addresses 127.0.0.1 \
-      --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) "$conninfo" >>"$OUT/$1.log" 2>&1 &
+      --channel "${CH[$1]}" --max-connections $((FAN_SUBS + USERS + 1000)) "${auth_flags[@]}" \
+      "$conninfo" >>"$OUT/$1.log" 2>&1 &
     RP[$1]=$! RPORT[$1]=$RELAY_PORT
     ;;
   pg_realtime_plain)
@@ -267,6 +285,14 @@ CREATE TABLE public.ticks (
   note text
 );
 SELECT realtime.track('public.ticks', read => ARRAY['any']);
+-- phase 4: rows readable by the roles in perms only
+CREATE TABLE public.uticks (
+  id bigserial PRIMARY KEY,
+  sent_us bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+  note text,
+  perms text[]
+);
+SELECT realtime.track('public.uticks', permissions_column => 'perms');
 SQL
 
 # cpu_busy SECONDS: percent of all CPUs busy over SECONDS (other users' load)
@@ -429,6 +455,7 @@ fanout_phase() {
 
 # Phases 0-2 run both relays side by side and alternate between them, so a
 # neighbour's job on this shared machine spoils both alike, not one.
+compare_phases() {
 log "== latency and rate steps, relays alternating: $RELAYS"
 for relay in $RELAYS; do start_relay "$relay"; done
 for n in $LAT_SWEEP; do
@@ -462,6 +489,106 @@ for relay in $RELAYS; do
   fanout_phase
   stop_relay
   sleep 1
+done
+}
+
+# 4. per-user fan-out (pg_realtime only): the same relay, 1,000 subscribers
+# each authenticated as another user (user uI of team t(I/TEAM)), against
+# guests with the same fan-out, alternating case by case; rows of the same
+# table for both (read("any") for guests).  Guests get a
+# fan-out below 1,000 by subscribing the others to a channel no event has,
+# so both walk 1,000 connections the way the relay did before its index.
+users_md=""
+# relay CPU in ns (schedstat: finer than clock ticks)
+cpu_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
+
+mint_tokens() {
+  node -e '
+    const crypto = require("crypto");
+    const [secret, n, team] = process.argv.slice(1);
+    const b64 = (x) => Buffer.from(JSON.stringify(x)).toString("base64url");
+    const head = b64({ alg: "HS256", typ: "JWT" });
+    const exp = Math.floor(Date.now() / 1000) + 86400;
+    for (let i = 0; i < +n; i++) {
+      const input = head + "." + b64({ sub: "u" + i, teams: ["t" + Math.floor(i / +team)], exp });
+      console.log(input + "." + crypto.createHmac("sha256", secret).update(input).digest("base64url"));
+    }' "$BENCH_SECRET" "$USERS" "$TEAM" >"$OUT/tokens.txt"
+}
+
+# user_case KIND FANOUT EVENTS RATE: one measurement; sets UC (a result line)
+user_case() {
+  local kind=$1 fan=$2 events=$3 rate=$4 other="" w line c0 c1 expected delivered perm mod
+  if [ "$kind" = guest ]; then
+    start_load "$fan" "users-$kind-$fan"
+    if [ "$fan" -lt "$USERS" ]; then
+      "${load_pin[@]}" "$OUT/wsload" -p "$PORT" -c $((USERS - fan)) -s 4 \
+        -u '/v1/realtime?project=bench&channels[]=files' >"$OUT/users-idle.wsload" 2>&1 &
+      other=$!
+      pids+=("$other")
+      wait_line "$OUT/users-idle.wsload" '^ready' 120 || { log "idle load client never got ready"; return 1; }
+    fi
+  else
+    start_load "$USERS" "users-$kind-$fan" -A "$OUT/tokens.txt"
+  fi
+  # the same table for both, so that frames are alike: rows readable by
+  # "any" for guests, by the case's roles for users
+  case $kind:$fan in
+    guest:*) perm='read("any")' mod=1 ;;
+    user:"$USERS") perm='read("users")' mod=1 ;;
+    user:1) perm='read("user:u%d")' mod=$USERS ;;
+    user:*) perm='read("team:t%d")' mod=$((USERS / fan)) ;;
+  esac
+  window >/dev/null
+  c0=$(cpu_ns "$RELAY_PID")
+  w=$("${load_pin[@]}" "$OUT/writer" -r "$rate" -t "$(awk -v e="$events" -v r="$rate" 'BEGIN { print e / r }')" \
+    -b "$PAYLOAD_BYTES" -T public.uticks -P "$perm" -m "$mod" "$conninfo options=-cpg_realtime.channel=${CH[$CUR]}")
+  expected=$(( $(kv "$w" n) * fan ))
+  drain "$expected" "$DRAIN_MAX" || true
+  c1=$(cpu_ns "$RELAY_PID")
+  line=$(window)
+  delivered=$(kv "$line" events)
+  UC="delivered=$delivered expected=$expected rate=$(kv "$line" span_rate) p50=$(kv "$line" p50_ms) p99=$(kv "$line" p99_ms)"
+  UC+=" cpu_us=$(awk -v c="$((c1 - c0))" -v d="$delivered" 'BEGIN { printf "%.2f", d ? c / 1000 / d : 0 }')"
+  UC+=" event_us=$(awk -v c="$((c1 - c0))" -v n="$(kv "$w" n)" 'BEGIN { printf "%.1f", n ? c / 1000 / n : 0 }')"
+  log "  $kind, fan-out $fan: $UC"
+  stop_load
+  [ -n "$other" ] && stop_pid "$other"
+  return 0
+}
+
+users_phase() {
+  local fan events rate rep g u best_g best_u
+  log "== per-user fan-out: $USERS subscribers, teams of $TEAM"
+  mint_tokens
+  start_relay pg_realtime
+  for spec in "$USERS:${USERS_EVENTS_ALL:-200}:400" "$TEAM:${USERS_EVENTS_TEAM:-1000}:2000" "1:${USERS_EVENTS_ONE:-3000}:3000"; do
+    IFS=: read -r fan events rate <<<"$spec"
+    best_g="" best_u=""
+    for rep in $(seq 1 "$USERS_REPEAT"); do
+      # alternate which goes first, so drift over time spoils both alike
+      if [ $((rep % 2)) = 1 ]; then
+        user_case guest "$fan" "$events" "$rate"; g=$UC
+        user_case user "$fan" "$events" "$rate"; u=$UC
+      else
+        user_case user "$fan" "$events" "$rate"; u=$UC
+        user_case guest "$fan" "$events" "$rate"; g=$UC
+      fi
+      users_md+="| $fan | $rep | $(kv "$g" rate) | $(kv "$u" rate) | $(kv "$g" cpu_us) | $(kv "$u" cpu_us) | $(kv "$g" event_us) | $(kv "$u" event_us) | $(kv "$g" p99) / $(kv "$u" p99) | $(kv "$g" delivered)/$(kv "$g" expected), $(kv "$u" delivered)/$(kv "$u" expected) |"$'\n'
+      # the best of the repeats for each (least disturbed by neighbours)
+      [ -z "$best_g" ] || awk -v a="$(kv "$g" cpu_us)" -v b="$(kv "$best_g" cpu_us)" 'BEGIN { exit !(a < b) }' && best_g=$g
+      [ -z "$best_u" ] || awk -v a="$(kv "$u" cpu_us)" -v b="$(kv "$best_u" cpu_us)" 'BEGIN { exit !(a < b) }' && best_u=$u
+    done
+    R[users.$fan.g]=$best_g R[users.$fan.u]=$best_u
+  done
+  stop_relay
+}
+
+for phase in $PHASES; do
+  case $phase in
+    compare) compare_phases ;;
+    users) users_phase ;;
+    *) echo "unknown phase $phase" >&2; exit 2 ;;
+  esac
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 busy_end=$(cpu_busy 2)
@@ -503,6 +630,7 @@ pin_text="no pinning"
   echo "- machine CPU busy before the benchmark started its processes: ${busy_start}% of $ncpu CPUs (${others_start:-nothing else above 5%}); after: ${busy_end}%"
   echo "- pg_realtime_relay: \`$RELAY_BIN\` (built ${relay_built:-?}, sha256 ${relay_sum:-?}; repository at $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?')); Node $(node --version 2>/dev/null || echo n/a) with pg $(cd "$here/node-baseline" && node -p 'require("pg/package.json").version' 2>/dev/null || echo n/a), ws $(cd "$here/node-baseline" && node -p 'require("ws/package.json").version' 2>/dev/null || echo n/a)"
   echo "- the load client shares the machine with the relay (see README.md: method)"
+  if [[ " $PHASES " == *" compare "* ]]; then
   echo
   echo "| metric | pg_realtime | ${LABEL[$BASELINE]} | pg_realtime / ${LABEL[$BASELINE]} | target |"
   echo "|---|---:|---:|---:|---|"
@@ -548,6 +676,29 @@ pin_text="no pinning"
   done
   echo
   echo "Fan-out p50 for reference: pg_realtime $(get pg_realtime.fan_p50) ms, ${LABEL[$BASELINE]} $(get "$BASELINE.fan_p50") ms; RSS before: pg_realtime $(get pg_realtime.rss0) kB, ${LABEL[$BASELINE]} $(get "$BASELINE.rss0") kB."
+  fi
+  if [[ " $PHASES " == *" users "* ]]; then
+    echo
+    echo "## Per-user fan-out (pg_realtime)"
+    echo
+    echo "$USERS subscribers each authenticated as another user (teams of $TEAM), against guests with the same fan-out in the same relay, alternating (guests below $USERS: the others subscribed to a channel no event has). Best of $USERS_REPEAT by relay CPU per delivery; target: users ≥ 0.8× guests in deliveries/s and ≤ 1.25× in CPU per delivery."
+    echo
+    echo "| events readable by | fan-out | guests deliveries/s | users deliveries/s | users / guests | guests CPU/delivery µs | users CPU/delivery µs | guests / users (CPU) | target |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    for spec in "$USERS:users (all $USERS)" "$TEAM:one team (team:tK)" "1:one user (user:uK)"; do
+      fan=${spec%%:*} label=${spec#*:}
+      g=${R[users.$fan.g]:-} u=${R[users.$fan.u]:-}
+      awk -v l="$label" -v f="$fan" -v gr="$(kv "$g" rate)" -v ur="$(kv "$u" rate)" -v gc="$(kv "$g" cpu_us)" -v uc="$(kv "$u" cpu_us)" 'BEGIN {
+        rr = gr > 0 ? ur / gr : 0; cr = uc > 0 ? gc / uc : 0
+        printf "| %s | %s | %s | %s | %.2f× | %s | %s | %.2f× | %s |\n", l, f, gr, ur, rr, gc, uc, cr, (rr >= 0.8 && cr >= 0.8) ? "met" : "**missed**" }'
+    done
+    echo
+    echo "Every measurement (relay CPU per event in µs; p99 commit-to-receipt in ms):"
+    echo
+    echo "| fan-out | run | guests deliveries/s | users deliveries/s | guests CPU/delivery µs | users CPU/delivery µs | guests CPU/event µs | users CPU/event µs | p99 guests / users | delivered/expected guests, users |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf '%s' "$users_md"
+  fi
 } >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
 cat "$RESULTS"

@@ -7,7 +7,12 @@
  * column defaults to clock_timestamp() in microseconds: the time just before
  * the commit that the load client measures latency from.
  *
- *   writer -r RATE -t SECONDS [-b PAYLOAD_BYTES] CONNINFO
+ *   writer -r RATE -t SECONDS [-b PAYLOAD_BYTES] [-T TABLE -P PERM [-m MOD]] CONNINFO
+ *
+ * With -T and -P the rows go to TABLE (which has a perms text[] column)
+ * with the permission PERM, whose %d is replaced by i % MOD for the i-th
+ * row: -P 'read("user:u%d")' -m 1000 makes each row readable by one of
+ * 1,000 users in turn.
  *
  * Prints one "written ..." line of key=value results.
  */
@@ -49,7 +54,7 @@ main(int argc, char **argv)
 	PGconn	   *conn;
 	PGresult   *res;
 	char	   *note;
-	const char *params[1];
+	const char *params[2];
 	int64_t		start,
 				end,
 				due;
@@ -58,7 +63,12 @@ main(int argc, char **argv)
 				late = 0;
 	int64_t		worst_late_ns = 0;
 
-	while ((opt = getopt(argc, argv, "r:t:b:")) != -1)
+	const char *table = NULL;
+	const char *perm = NULL;
+	int			mod = 1;
+	char		perm_buf[256];
+
+	while ((opt = getopt(argc, argv, "r:t:b:T:P:m:")) != -1)
 	{
 		switch (opt)
 		{
@@ -71,12 +81,22 @@ main(int argc, char **argv)
 			case 'b':
 				payload_bytes = atoi(optarg);
 				break;
+			case 'T':
+				table = optarg;
+				break;
+			case 'P':
+				perm = optarg;
+				break;
+			case 'm':
+				mod = atoi(optarg);
+				break;
 			default:
 				fprintf(stderr, "usage: writer -r RATE -t SECONDS [-b PAYLOAD_BYTES] CONNINFO\n");
 				return 2;
 		}
 	}
-	if (optind != argc - 1 || rate <= 0 || secs <= 0 || payload_bytes < 0)
+	if (optind != argc - 1 || rate <= 0 || secs <= 0 || payload_bytes < 0 || mod < 1 ||
+		(table == NULL) != (perm == NULL))
 	{
 		fprintf(stderr, "usage: writer -r RATE -t SECONDS [-b PAYLOAD_BYTES] CONNINFO\n");
 		return 2;
@@ -87,7 +107,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "writer: %s", PQerrorMessage(conn));
 		return 1;
 	}
-	res = PQprepare(conn, "tick", "INSERT INTO public.ticks (note) VALUES ($1)", 1, NULL);
+	if (table)
+	{
+		char		sql[256];
+
+		snprintf(sql, sizeof(sql), "INSERT INTO %s (note, perms) VALUES ($1, ARRAY[$2])", table);
+		res = PQprepare(conn, "tick", sql, 2, NULL);
+	}
+	else
+		res = PQprepare(conn, "tick", "INSERT INTO public.ticks (note) VALUES ($1)", 1, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
 		fprintf(stderr, "writer: prepare: %s", PQerrorMessage(conn));
@@ -117,7 +145,12 @@ main(int argc, char **argv)
 			if (t - due > worst_late_ns)
 				worst_late_ns = t - due;
 		}
-		res = PQexecPrepared(conn, "tick", 1, params, NULL, NULL, 0);
+		if (perm)
+		{
+			snprintf(perm_buf, sizeof(perm_buf), perm, (int) (i % mod));
+			params[1] = perm_buf;
+		}
+		res = PQexecPrepared(conn, "tick", perm ? 2 : 1, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_COMMAND_OK)
 			done++;
 		else

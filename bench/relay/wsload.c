@@ -8,7 +8,10 @@
  * Events stamped before the current window began are counted apart as
  * "stale", so a backlog from one phase does not pass for the next's.
  *
- *   wsload -p PORT [-H 127.0.0.1] [-c CONNS] [-u PATH] [-s SOURCES]
+ *   wsload -p PORT [-H 127.0.0.1] [-c CONNS] [-u PATH] [-s SOURCES] [-A TOKENS]
+ *
+ * With -A, connection i sends line i of the file TOKENS as its
+ * "Authorization: Bearer" token (one user per connection).
  *
  * Prints "ready ..." once every connection got "connected" (or failed).
  * SIGUSR1 prints a "window ..." line of key=value statistics since the last
@@ -122,6 +125,8 @@ static int	port = 0;
 static const char *path = "/v1/realtime?project=bench&channels[]=documents";
 static char *request;
 static size_t request_len;
+static char **tokens;			/* -A: one per connection, or NULL */
+static int	ntokens;
 static char *scratch;
 static Window win;
 static int64_t start_us;
@@ -805,7 +810,18 @@ conn_event(Conn *c, uint32_t events)
 		}
 		c->state = CONN_HANDSHAKE;
 		conn_want_write(c, false);
-		conn_send(c, request, request_len);
+		if (tokens)
+		{
+			/* the request with this connection's token before the blank line */
+			char	   *r;
+			int			n = asprintf(&r, "%.*sAuthorization: Bearer %s\r\n\r\n", (int) request_len - 2,
+									request, tokens[(c - conns) % ntokens]);
+
+			conn_send(c, r, n);
+			free(r);
+		}
+		else
+			conn_send(c, request, request_len);
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
@@ -834,8 +850,9 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: wsload -p PORT [-H HOST] [-c CONNS] [-u PATH] [-s SOURCES] [-v]\n"
+			"usage: wsload -p PORT [-H HOST] [-c CONNS] [-u PATH] [-s SOURCES] [-A TOKENS] [-v]\n"
 			"  -c  connections to open [1000]\n"
+			"  -A  file of tokens, one per line: connection i authenticates with line i\n"
 			"  -u  request path [/v1/realtime?project=bench&channels[]=documents]\n"
 			"  -s  spread source addresses over 127.0.0.2..(1+SOURCES) [1: kernel's choice]\n"
 			"SIGUSR1 prints a \"window\" statistics line and resets it; SIGUSR2 prints\n"
@@ -853,7 +870,7 @@ main(int argc, char **argv)
 	int64_t		next_ping_sweep = 0;
 	struct epoll_event sev = {.events = EPOLLIN, .data.u64 = SIGNAL_TAG};
 
-	while ((opt = getopt(argc, argv, "p:H:c:u:s:v")) != -1)
+	while ((opt = getopt(argc, argv, "p:H:c:u:s:A:v")) != -1)
 	{
 		switch (opt)
 		{
@@ -871,6 +888,33 @@ main(int argc, char **argv)
 				break;
 			case 's':
 				nsources = atoi(optarg);
+				break;
+			case 'A':
+				{
+					FILE	   *f = fopen(optarg, "r");
+					char	   *line = NULL;
+					size_t		cap = 0;
+					ssize_t		n;
+
+					if (f == NULL)
+					{
+						perror(optarg);
+						return 2;
+					}
+					while ((n = getline(&line, &cap, f)) > 0)
+					{
+						while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+							line[--n] = '\0';
+						if (n == 0)
+							continue;
+						tokens = realloc(tokens, sizeof(char *) * (ntokens + 1));
+						tokens[ntokens++] = strdup(line);
+					}
+					free(line);
+					fclose(f);
+					if (ntokens == 0)
+						usage();
+				}
 				break;
 			case 'v':
 				verbose = true;

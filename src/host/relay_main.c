@@ -100,6 +100,13 @@ on_term(int sig)
 	relay_signal_shutdown(main_relay);
 }
 
+/* SIGHUP: re-read the key files (jwt_secret_file, jwt_public_key_file). */
+static void
+on_hup(int sig)
+{
+	relay_signal_reload(main_relay);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -141,7 +148,7 @@ main(int argc, char **argv)
 	/* a SIGTERM from now on is remembered even before the relay exists */
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
-	signal(SIGHUP, SIG_IGN);	/* no configuration file to re-read */
+	signal(SIGHUP, on_hup);		/* flags stay; key files are read again */
 	signal(SIGPIPE, SIG_IGN);
 
 	relay_config_defaults(&config);

@@ -317,9 +317,10 @@ pg_realtime_worker_main(Datum main_arg)
 	relay = relay_create(&config);
 	if (relay == NULL)
 		ereport(ERROR,
-				(errmsg("pg_realtime relay could not listen on \"%s\" port %d",
+				(errmsg("pg_realtime relay could not start on \"%s\" port %d",
 						config.listen_addresses, config.port),
-				 errhint("Check pg_realtime.listen_addresses and pg_realtime.port; the worker retries in a second.")));
+				 errdetail("The warning before this message says why."),
+				 errhint("Check pg_realtime.listen_addresses, pg_realtime.port and the pg_realtime.jwt_* settings; the worker retries in a second.")));
 	relay_config_free(&config);
 	worker_relay = relay;
 	if (worker_shutdown_pending)

@@ -13,22 +13,50 @@
  * marks them and relay.c sweeps.
  */
 #include "relay_int.h"
+#include "auth.h"
+#include "fanout.h"
 #include "http.h"
 #include "log.h"
+#include "peers.h"
 #include "utf8.h"
 #include "ws.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CLIENT_READ_CHUNK 16384
 #define CLIENT_IOV_MAX 64
+
+/* the error and close code of a connection whose token expired */
+#define CLIENT_TOKEN_EXPIRED 4001
+
+/* Where the token of a request or message came from. */
+typedef enum TokenSource
+{
+	TOKEN_HEADER,				/* Authorization: Bearer */
+	TOKEN_QUERY,				/* ?jwt= */
+	TOKEN_COOKIE,				/* a_session_<project> */
+	TOKEN_MESSAGE				/* an authentication message */
+} TokenSource;
+
+/* A token being checked (request set), or the answer (answered). */
+typedef struct ClientAuth
+{
+	TokenSource source;
+	bool		answered;
+	AuthRequest *request;		/* while the auth function works on it */
+	AuthIdentity *identity;		/* the answer: an identity, */
+	char	   *error;			/* or why not */
+} ClientAuth;
 
 static void client_on_io(Watch *w, uint32_t events);
 static void client_read(Client *c);
@@ -39,15 +67,17 @@ static void client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_
 static void client_start_close(Client *c, uint16_t code, const char *reason);
 static void client_respond(Client *c, int status, const char *reason, const char *content_type,
 						   const char *extra_headers, const char *body, size_t body_len);
+static void client_auth_free(Client *c);
 
-/* Take over an accepted, non-blocking socket. */
+/* Take over an accepted, non-blocking socket from the address of peer_entry. */
 Client *
-client_accept(Relay *relay, int fd, const char *peer)
+client_accept(Relay *relay, int fd, const char *peer, struct Peer *peer_entry)
 {
 	Client	   *c = relay_calloc(1, sizeof(Client));
 
 	c->relay = relay;
 	c->state = CLIENT_HTTP;
+	c->expiry_slot = -1;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	proto_session_init(&c->session, &relay->limits);
 	if (!loop_add(&relay->loop, &c->watch, fd, EPOLLIN, client_on_io))
@@ -57,9 +87,46 @@ client_accept(Relay *relay, int fd, const char *peer)
 		free(c);
 		return NULL;
 	}
+	c->peer_entry = peer_entry;
+	if (peer_entry)
+		peers_opened(relay->peers, peer_entry);
 	relay->nclients++;
 	relay_client_state_changed(relay, c);
 	return c;
+}
+
+/* A log line about c, rate-limited (see relay_int.h). */
+void
+client_log(Client *c, RelayLogLevel level, const char *fmt,...)
+{
+	Relay	   *relay = c->relay;
+	int			per_minute = relay->config.max_log_lines_per_minute;
+	uint32_t	held = 0;
+	uint32_t	held_all = 0;
+	char		msg[512];
+	va_list		ap;
+
+	if (level != RLOG_DEBUG &&
+		((c->peer_entry && !ratelimit_log_ok(&c->peer_entry->log, per_minute, relay->loop.now_ms, &held)) ||
+		 !ratelimit_log_ok(&relay->log_limit, per_minute > 0 ? per_minute * RELAY_CLIENT_LOG_ADDRESSES : 0,
+						   relay->loop.now_ms, &held_all)))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (held || held_all)
+		relay_log(level, "client %s: %s (held back before this line: %u about this address, %u about all clients)",
+				  c->peer, msg, held, held_all);
+	else
+		relay_log(level, "client %s: %s", c->peer, msg);
+}
+
+/* Ask epoll for what c needs: input unless paused, output while queued. */
+static void
+client_update_watch(Client *c)
+{
+	loop_modify(&c->relay->loop, &c->watch,
+				(c->paused ? 0 : EPOLLIN) | (c->out_head ? EPOLLOUT : 0));
 }
 
 static void
@@ -84,9 +151,10 @@ client_kill(Client *c, const char *why)
 	if (c->state == CLIENT_DEAD)
 		return;
 	if (why)
-		relay_log_client(relay, RLOG_INFO, c->peer, "%s", why);
+		client_log(c, RLOG_INFO, "%s", why);
 	c->state = CLIENT_DEAD;
 	relay_client_state_changed(relay, c);
+	client_auth_free(c);		/* no answer for a dead client */
 	dlist_remove(&c->pending_node);
 	relay_client_not_slow(relay, c);	/* dead_node shares its memory */
 	if (c->watch.fd >= 0)
@@ -116,7 +184,10 @@ client_free(Client *c)
 	}
 	buf_free(&c->in);
 	ws_message_free(&c->msg);
+	client_auth_free(c);
 	proto_session_free(&c->session);
+	if (c->peer_entry)
+		peers_closed(c->relay->peers, c->peer_entry);
 	c->relay->nclients--;
 	free(c);
 }
@@ -141,6 +212,8 @@ client_read(Client *c)
 	}
 	c->in.len += (size_t) n;
 	c->in.data[c->in.len] = '\0';
+	if (c->paused)
+		return;					/* the input waits for the auth function's answer */
 
 	switch (c->state)
 	{
@@ -253,8 +326,6 @@ client_send_json(void *arg, const char *json, size_t len)
 void
 client_flush(Client *c)
 {
-	Relay	   *relay = c->relay;
-
 	dlist_remove(&c->pending_node);
 	while (c->out_head && c->state != CLIENT_DEAD)
 	{
@@ -320,11 +391,9 @@ client_flush(Client *c)
 	if (c->state == CLIENT_DEAD)
 		return;
 	relay_client_backlog_changed(relay, c, client_backlog(c));
-	if (c->out_head)
-		loop_modify(&relay->loop, &c->watch, EPOLLIN | EPOLLOUT);
-	else
+	client_update_watch(c);
+	if (c->out_head == NULL)
 	{
-		loop_modify(&relay->loop, &c->watch, EPOLLIN);
 		if (c->close_after_flush)
 		{
 			c->close_after_flush = false;
@@ -367,7 +436,7 @@ client_respond_error(Client *c, int status, const char *reason, const char *mess
 	buf_append_str(&body, "{\"message\":");
 	buf_append_json_string(&body, message, strlen(message));
 	buf_printf(&body, ",\"code\":%d}", status);
-	relay_log_client(c->relay, RLOG_DEBUG, c->peer, "HTTP %d: %s", status, message);
+	client_log(c, RLOG_DEBUG, "HTTP %d: %s", status, message);
 	client_respond(c, status, reason, "application/json", extra_headers, body.data, body.len);
 	buf_free(&body);
 }
@@ -394,7 +463,7 @@ client_origin_ok(Client *c, const HttpRequest *req, Buf *cors)
 
 	if (origin == NULL)
 		return true;
-	if (!relay_origin_allowed(c->relay, origin->p, origin->len))
+	if (!relay_origin_allowed(c->relay, origin->p, origin->len, false))
 		return false;
 	if (cors)
 	{
@@ -405,6 +474,299 @@ client_origin_ok(Client *c, const HttpRequest *req, Buf *cors)
 	return true;
 }
 
+/* ---------------------------------------------------------------- tokens */
+
+static void client_auth_done(void *arg, AuthIdentity *identity, const char *error);
+static void client_process_ws(Client *c);
+
+/* Forget a token being checked (cancel the request) or its unused answer. */
+static void
+client_auth_free(Client *c)
+{
+	ClientAuth *a = c->auth;
+
+	if (a == NULL)
+		return;
+	if (a->request)
+		auth_cancel(c->relay->auth, a->request);
+	auth_identity_release(a->identity);
+	free(a->error);
+	free(a);
+	c->auth = NULL;
+}
+
+/* Check a token; the answer is in c->auth, at once or when c->auth->answered. */
+static void
+client_start_auth(Client *c, TokenSource source, const char *token, size_t len)
+{
+	ClientAuth *a = relay_calloc(1, sizeof(ClientAuth));
+	Buf			err = BUF_INIT;
+
+	client_auth_free(c);
+	a->source = source;
+	c->auth = a;
+	switch (auth_resolve(c->relay->auth, token, len, client_auth_done, c, &a->identity,
+						 &a->request, &err))
+	{
+		case AUTH_OK:
+			a->answered = true;
+			break;
+		case AUTH_FAILED:
+			a->answered = true;
+			a->error = relay_strdup(err.data ? err.data : "the token was refused");
+			break;
+		case AUTH_PENDING:
+			/* messages are handled in order: the rest waits for the answer */
+			c->paused = true;
+			client_update_watch(c);
+			break;
+	}
+	buf_free(&err);
+}
+
+/* Take the identity of c->auth (NULL if refused) and forget the rest. */
+static AuthIdentity *
+client_take_identity(Client *c, char **error)
+{
+	AuthIdentity *id = NULL;
+
+	*error = NULL;
+	if (c->auth)
+	{
+		id = c->auth->identity;
+		c->auth->identity = NULL;
+		*error = c->auth->error;
+		c->auth->error = NULL;
+		client_auth_free(c);
+	}
+	return id;
+}
+
+/* Wake the loop when c's identity expires (exp plus jwt_leeway), if it does. */
+static void
+client_schedule_expiry(Client *c)
+{
+	const AuthIdentity *id = c->session.identity;
+	Relay	   *relay = c->relay;
+	struct timespec now;
+	double		left_ms;
+
+	if (id == NULL || id->expires_at <= 0 ||
+		(c->state != CLIENT_WEBSOCKET && c->state != CLIENT_SSE))
+	{
+		fanout_set_expiry(relay->fanout, c, -1);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	left_ms = (id->expires_at + relay->config.jwt_leeway_s) * 1000.0 -
+		((double) now.tv_sec * 1000.0 + now.tv_nsec / 1e6);
+	if (left_ms < 0)
+		left_ms = 0;
+	if (left_ms > 1e12)
+		left_ms = 1e12;
+	fanout_set_expiry(relay->fanout, c, relay->loop.now_ms + (int64_t) left_ms);
+}
+
+/* The answer to an authentication message: a new identity and roles, or an error. */
+static void
+client_finish_message_auth(Client *c)
+{
+	char	   *error;
+	AuthIdentity *id = client_take_identity(c, &error);
+	bool		indexed = c->member_of != NULL;
+
+	if (id && indexed)
+		fanout_remove(c->relay->fanout, c);
+	proto_authenticated(&c->session, id, error, client_send_json, c);
+	if (id && indexed)
+		fanout_add(c->relay->fanout, c);
+	if (id)
+		client_schedule_expiry(c);
+	else
+		client_log(c, RLOG_DEBUG, "authentication refused: %s", error ? error : "?");
+	free(error);
+}
+
+/* The auth function answered a token of c (never called for dead clients). */
+static void
+client_auth_done(void *arg, AuthIdentity *identity, const char *error)
+{
+	Client	   *c = arg;
+	ClientAuth *a = c->auth;
+
+	a->request = NULL;
+	a->answered = true;
+	a->identity = identity;
+	a->error = identity ? NULL : relay_strdup(error ? error : "the token was refused");
+	c->paused = false;
+	client_update_watch(c);
+	if (a->source != TOKEN_MESSAGE && c->state == CLIENT_HTTP)
+		client_process_http(c);	/* the request again, with the answer */
+	else if (a->source == TOKEN_MESSAGE && c->state == CLIENT_WEBSOCKET)
+	{
+		client_finish_message_auth(c);
+		if (c->state == CLIENT_WEBSOCKET && c->in.len > 0)
+			client_process_ws(c);	/* what came in meanwhile */
+	}
+	else
+		client_auth_free(c);
+}
+
+/* Bearer token of an Authorization header, or NULL. */
+static const char *
+client_bearer(const HttpRequest *req, size_t *len)
+{
+	const HttpSlice *h = http_header(req, "Authorization");
+	size_t		i = 6;
+
+	if (h == NULL || h->len < 8 || strncasecmp(h->p, "Bearer ", 7) != 0)
+		return NULL;
+	while (i < h->len && h->p[i] == ' ')
+		i++;
+	*len = h->len - i;
+	while (*len > 0 && (h->p[i + *len - 1] == ' ' || h->p[i + *len - 1] == '\t'))
+		(*len)--;
+	return *len ? h->p + i : NULL;
+}
+
+/* The value of cookie name in the request's Cookie headers, or NULL. */
+static const char *
+client_cookie(const HttpRequest *req, const char *name, size_t *len)
+{
+	size_t		nlen = strlen(name);
+
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		const HttpSlice *v = &req->headers[i].value;
+		size_t		pos = 0;
+
+		if (req->headers[i].name.len != 6 || strncasecmp(req->headers[i].name.p, "Cookie", 6) != 0)
+			continue;
+		while (pos < v->len)
+		{
+			size_t		end = pos;
+
+			while (end < v->len && v->p[end] != ';')
+				end++;
+			while (pos < end && v->p[pos] == ' ')
+				pos++;
+			if (end - pos > nlen && memcmp(v->p + pos, name, nlen) == 0 && v->p[pos + nlen] == '=')
+			{
+				const char *value = v->p + pos + nlen + 1;
+
+				*len = end - pos - nlen - 1;
+				while (*len > 0 && value[*len - 1] == ' ')
+					(*len)--;
+				if (*len >= 2 && value[0] == '"' && value[*len - 1] == '"')
+				{
+					value++;
+					*len -= 2;
+				}
+				return *len ? value : NULL;
+			}
+			pos = end + 1;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The token a request carries, in this order: Authorization: Bearer, the
+ * jwt query parameter (EventSource cannot set headers), the Appwrite
+ * session cookie a_session_<project>.  NULL if none; else a new string.
+ */
+static char *
+client_request_token(Client *c, const HttpRequest *req, TokenSource *source, size_t *len)
+{
+	char	   *buf = relay_malloc(req->query.len + 1);
+	const char *p;
+	size_t		n = 0;
+
+	if ((p = client_bearer(req, &n)) != NULL)
+	{
+		*source = TOKEN_HEADER;
+		free(buf);
+		*len = n;
+		return relay_strndup(p, n);
+	}
+	if (http_query_param(req->query, "jwt", buf, req->query.len + 1, &n) && n > 0)
+	{
+		*source = TOKEN_QUERY;
+		*len = n;
+		return buf;
+	}
+	/* the cookie is named after the project of the URL (or the configured one) */
+	if (!http_query_param(req->query, "project", buf, req->query.len + 1, &n) || n == 0 || n > 64)
+	{
+		const char *project = c->relay->config.project;
+
+		n = project ? strlen(project) : 0;
+		if (n > 0 && n <= 64)
+			memcpy(buf, project, n + 1);
+	}
+	if (n > 0 && n <= 64)
+	{
+		char		name[80];
+
+		snprintf(name, sizeof(name), "a_session_%.*s", (int) n, buf);
+		if ((p = client_cookie(req, name, &n)) != NULL)
+		{
+			*source = TOKEN_COOKIE;
+			free(buf);
+			*len = n;
+			return relay_strndup(p, n);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Check the request's token, if it has one.  False while the auth function
+ * works on it: the request is processed again with the answer.
+ */
+static bool
+client_check_request_token(Client *c, const HttpRequest *req)
+{
+	TokenSource source;
+	size_t		len = 0;
+	char	   *token;
+
+	if (c->auth)
+		return c->auth->answered;
+	token = client_request_token(c, req, &source, &len);
+	if (token == NULL)
+		return true;
+	client_start_auth(c, source, token, len);
+	free(token);
+	return c->auth->answered;
+}
+
+/*
+ * A session cookie authenticates a browser on any site that opens a
+ * WebSocket to the relay (cross-site WebSocket hijacking): accept it only
+ * from origins named in allowed_origins, or from clients that send no
+ * Origin (not browsers).
+ */
+static bool
+client_cookie_origin_ok(Client *c, const HttpRequest *req)
+{
+	const HttpSlice *origin = http_header(req, "Origin");
+
+	return c->auth == NULL || c->auth->source != TOKEN_COOKIE || origin == NULL ||
+		relay_origin_allowed(c->relay, origin->p, origin->len, true);
+}
+
+#define COOKIE_ORIGIN_REFUSED "Session cookies are accepted only from the origins in allowed_origins"
+
+/* The identity of the request's token becomes c's, before c is indexed. */
+static void
+client_adopt_identity(Client *c, char **error)
+{
+	auth_identity_release(c->session.identity);
+	c->session.identity = client_take_identity(c, error);
+}
+
 static void
 client_upgrade_websocket(Client *c, const HttpRequest *req)
 {
@@ -413,6 +775,8 @@ client_upgrade_websocket(Client *c, const HttpRequest *req)
 	char		accept[WS_ACCEPT_LEN + 1];
 	Buf			b = BUF_INIT;
 	bool		origin_ok;
+	bool		cookie_ok;
+	char	   *auth_error = NULL;
 
 	if (!http_header_has_token(req, "Connection", "upgrade"))
 	{
@@ -431,6 +795,11 @@ client_upgrade_websocket(Client *c, const HttpRequest *req)
 		return;
 	}
 	origin_ok = client_origin_ok(c, req, NULL);
+	cookie_ok = client_cookie_origin_ok(c, req);
+	if (origin_ok && cookie_ok)
+		client_adopt_identity(c, &auth_error);
+	else
+		client_auth_free(c);
 
 	ws_accept_key(key->p, key->len, accept);
 	buf_printf(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -438,25 +807,33 @@ client_upgrade_websocket(Client *c, const HttpRequest *req)
 	client_queue(c, NULL, b.data, b.len, NULL, 0);
 	buf_free(&b);
 	if (c->state == CLIENT_DEAD)
-		return;
-	c->state = CLIENT_WEBSOCKET;
-	c->websocket = true;
-	relay_client_state_changed(c->relay, c);
-
-	if (!origin_ok)
 	{
-		Buf			err = BUF_INIT;
-
-		proto_error_json(&err, 1008, "Origin not allowed");
-		client_send_json(c, err.data, err.len);
-		buf_free(&err);
-		client_start_close(c, WS_CLOSE_POLICY, "Origin not allowed");
+		free(auth_error);
 		return;
 	}
-	if (proto_open(&c->session, req->query, client_send_json, c) == PROTO_CLOSE_POLICY)
+	c->state = CLIENT_WEBSOCKET;
+	c->websocket = true;
+	relay_client_state_changed(c->relay, c);	/* indexed by its roles */
+	client_schedule_expiry(c);
+
+	if (!origin_ok || !cookie_ok)
+	{
+		Buf			err = BUF_INIT;
+		const char *why = origin_ok ? COOKIE_ORIGIN_REFUSED : "Origin not allowed";
+
+		proto_error_json(&err, 1008, why);
+		client_send_json(c, err.data, err.len);
+		buf_free(&err);
+		client_start_close(c, WS_CLOSE_POLICY, origin_ok ? "cookie from another origin" : why);
+		return;
+	}
+	if (auth_error)
+		client_log(c, RLOG_DEBUG, "token refused: %s", auth_error);
+	if (proto_open(&c->session, req->query, auth_error, client_send_json, c) == PROTO_CLOSE_POLICY)
 		client_start_close(c, WS_CLOSE_POLICY, "policy violation");
 	else
 		catalog_check_new_subscriptions(c);
+	free(auth_error);
 }
 
 static void
@@ -465,11 +842,28 @@ client_start_sse(Client *c, const HttpRequest *req)
 	const char *error = NULL;
 	const HttpSlice *last_id = http_header(req, "Last-Event-ID");
 	Buf			head = BUF_INIT;
+	char	   *auth_error = NULL;
 
-	if (!client_origin_ok(c, req, &head))
+	if (!client_origin_ok(c, req, &head) || !client_cookie_origin_ok(c, req))
 	{
+		bool		cookie = client_origin_ok(c, req, NULL);
+
 		buf_free(&head);
-		client_respond_error(c, 403, "Forbidden", "Origin not allowed", NULL);
+		client_respond_error(c, 403, "Forbidden", cookie ? COOKIE_ORIGIN_REFUSED : "Origin not allowed",
+							 NULL);
+		return;
+	}
+	/* a token that does not check out is an error here: EventSource then stops */
+	client_adopt_identity(c, &auth_error);
+	if (auth_error)
+	{
+		Buf			m = BUF_INIT;
+
+		buf_printf(&m, "Session is not valid: %s.", auth_error);
+		buf_free(&head);
+		client_respond_error(c, 401, "Unauthorized", m.data, "WWW-Authenticate: Bearer\r\n");
+		buf_free(&m);
+		free(auth_error);
 		return;
 	}
 	if (!proto_open_sse(&c->session, req->query, &error))
@@ -491,7 +885,8 @@ client_start_sse(Client *c, const HttpRequest *req)
 	if (c->state == CLIENT_DEAD)
 		return;
 	c->state = CLIENT_SSE;
-	relay_client_state_changed(c->relay, c);
+	relay_client_state_changed(c->relay, c);	/* indexed by its roles */
+	client_schedule_expiry(c);
 	catalog_check_new_subscriptions(c);
 	if (last_id && last_id->len > 0 && last_id->len < 21)
 	{
@@ -527,18 +922,31 @@ client_process_http(Client *c)
 		return;
 	}
 
+	/* a token comes with the request: its answer first (it may take a moment) */
+	if ((slice_ends_with(req.path, "/health") || slice_ends_with(req.path, "/realtime")) &&
+		!client_check_request_token(c, &req))
+		return;
+
 	if (slice_ends_with(req.path, "/health"))
 	{
 		Buf			body = BUF_INIT;
+		char	   *error;
+		AuthIdentity *id = client_take_identity(c, &error);
 
 		if (!slice_eq(req.method, "GET") && !slice_eq(req.method, "HEAD"))
 			client_respond_error(c, 405, "Method Not Allowed", "use GET", "Allow: GET\r\n");
 		else
 		{
-			relay_health_json(c->relay, &body);
+			/* counts are for operators (a server-role token); others see the status */
+			if (id && id->server)
+				relay_health_json(c->relay, &body);
+			else
+				relay_health_status_json(c->relay, &body);
 			client_respond(c, 200, "OK", "application/json", NULL, body.data,
 						   slice_eq(req.method, "HEAD") ? 0 : body.len);
 		}
+		auth_identity_release(id);
+		free(error);
 		buf_free(&body);
 	}
 	else if (!slice_ends_with(req.path, "/realtime"))
@@ -590,29 +998,56 @@ client_start_close(Client *c, uint16_t code, const char *reason)
 static void
 client_fail_ws(Client *c, uint16_t code, const char *why)
 {
-	relay_log_client(c->relay, RLOG_INFO, c->peer, "%s; closing with %u", why, code);
+	client_log(c, RLOG_INFO, "%s; closing with %u", why, code);
 	client_start_close(c, code, why);
 	buf_reset(&c->in);
+}
+
+/* An error message to the client. */
+static void
+client_send_error(Client *c, int code, const char *message)
+{
+	Buf			err = BUF_INIT;
+
+	proto_error_json(&err, code, message);
+	client_send_json(c, err.data, err.len);
+	buf_free(&err);
 }
 
 /* A whole, UTF-8-checked message. */
 static void
 client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t len)
 {
-	if (opcode == WS_OP_BINARY)
-	{
-		Buf			err = BUF_INIT;
+	int			limit = c->relay->config.max_messages_per_minute;
 
-		proto_error_json(&err, 1003, "Binary messages are not supported; send JSON text");
-		client_send_json(c, err.data, err.len);
-		buf_free(&err);
+	if (!ratelimit_take(&c->messages, limit, c->relay->loop.now_ms))
+	{
+		char		m[96];
+
+		/* as Appwrite: error 1013, the message is dropped, the connection stays */
+		snprintf(m, sizeof(m), "Too many messages: at most %d a minute.", limit);
+		client_send_error(c, 1013, m);
 		return;
 	}
-	if (proto_handle_message(&c->session, (const char *) p, len, client_send_json, c)
-		== PROTO_CLOSE_POLICY)
-		client_start_close(c, WS_CLOSE_POLICY, "policy violation");
-	else
-		catalog_check_new_subscriptions(c);
+	if (opcode == WS_OP_BINARY)
+	{
+		client_send_error(c, 1003, "Binary messages are not supported; send JSON text");
+		return;
+	}
+	switch (proto_handle_message(&c->session, (const char *) p, len, client_send_json, c))
+	{
+		case PROTO_OK:
+			catalog_check_new_subscriptions(c);
+			break;
+		case PROTO_CLOSE_POLICY:
+			client_start_close(c, WS_CLOSE_POLICY, "policy violation");
+			break;
+		case PROTO_AUTHENTICATE:
+			client_start_auth(c, TOKEN_MESSAGE, c->session.auth_token, strlen(c->session.auth_token));
+			if (c->auth->answered)
+				client_finish_message_auth(c);
+			break;
+	}
 }
 
 static void
@@ -651,7 +1086,7 @@ client_process_ws(Client *c)
 	size_t		off = 0;
 	uint64_t	max = (uint64_t) c->relay->config.max_message_bytes;
 
-	while (off < c->in.len && c->state != CLIENT_DEAD && !c->got_close)
+	while (off < c->in.len && c->state != CLIENT_DEAD && !c->got_close && !c->paused)
 	{
 		WsFrame		f;
 		WsParseResult r;
@@ -779,6 +1214,7 @@ client_on_timeout(Client *c)
 	switch (c->state)
 	{
 		case CLIENT_HTTP:
+			client_auth_free(c);
 			client_respond_error(c, 408, "Request Timeout", "request head not received in time", NULL);
 			break;
 		case CLIENT_WEBSOCKET:
@@ -792,6 +1228,36 @@ client_on_timeout(Client *c)
 			break;
 		case CLIENT_DEAD:
 			break;
+	}
+}
+
+/*
+ * The identity's token expired: no more events (out of the index at once),
+ * the client is told why, and closed with a code that makes the SDK
+ * reconnect (not 1008), so that it comes back with a fresh token.
+ */
+void
+client_token_expired(Client *c)
+{
+	static const char why[] = "The token expired; reconnect with a fresh one.";
+
+	fanout_remove(c->relay->fanout, c);
+	client_log(c, RLOG_DEBUG, "token expired; closing");
+	if (c->state == CLIENT_WEBSOCKET)
+	{
+		client_send_error(c, CLIENT_TOKEN_EXPIRED, why);
+		client_start_close(c, CLIENT_TOKEN_EXPIRED, "token expired");
+	}
+	else if (c->state == CLIENT_SSE)
+	{
+		Buf			rec = BUF_INIT;
+
+		buf_append_str(&rec, "event: error\ndata: ");
+		proto_error_json(&rec, CLIENT_TOKEN_EXPIRED, why);
+		buf_append_str(&rec, "\n\n");
+		client_queue(c, NULL, rec.data, rec.len, NULL, 0);
+		buf_free(&rec);
+		client_shutdown(c);		/* the stream ends after the record */
 	}
 }
 

@@ -390,3 +390,27 @@ jsontext_find_member(const char *text, size_t len, const char *key, size_t *star
 	}
 	return found;
 }
+
+/* Count the members of a top-level object in valid JSON text. */
+int
+jsontext_member_count(const char *text, size_t len)
+{
+	size_t		i = skip_ws(text, len, 0);
+	int			n = 0;
+
+	if (i >= len || text[i] != '{')
+		return 0;
+	i = skip_ws(text, len, i + 1);
+	while (i < len && text[i] == '"')
+	{
+		n++;
+		i = skip_ws(text, len, skip_string(text, len, i));
+		if (i >= len || text[i] != ':')
+			break;
+		i = skip_ws(text, len, skip_value(text, len, skip_ws(text, len, i + 1)));
+		if (i >= len || text[i] != ',')
+			break;
+		i = skip_ws(text, len, i + 1);
+	}
+	return n;
+}

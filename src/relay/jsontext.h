@@ -53,4 +53,11 @@ extern bool jsontext_is_strict(const char *text, size_t len);
 extern bool jsontext_find_member(const char *text, size_t len, const char *key,
 								 size_t *start, size_t *vlen);
 
+/*
+ * The number of members of the top-level object of text[0..len), which must
+ * be valid JSON, counting repeated names each time (json-c keeps only the
+ * last of them: compare with json_object_object_length() to find them).
+ */
+extern int	jsontext_member_count(const char *text, size_t len);
+
 #endif

@@ -40,9 +40,8 @@
 #define LISTENER_KEY_REFRESH_MS 1000
 /* large event ids remembered to fetch each once */
 #define LISTENER_RECENT_LARGE 4096
-/* dropped notifications: log lines per window */
-#define LISTENER_LOG_BURST 5
-#define LISTENER_LOG_WINDOW_MS 10000
+/* dropped notifications: log lines per minute */
+#define LISTENER_DROP_LOG_PER_MINUTE 30
 
 #define LISTENER_PINNED_SEARCH_PATH "pg_catalog,pg_temp"
 
@@ -127,7 +126,7 @@ struct Listener
 
 	int64_t		recent_large[LISTENER_RECENT_LARGE];
 	int			recent_large_next;
-	RateLimit	drop_log;
+	LogLimit	drop_log;
 	unsigned char plain[ENVELOPE_MAX_BINARY];	/* an opened batch */
 };
 
@@ -148,17 +147,7 @@ static void listener_next_query(Listener *l);
 static void
 listener_watch_socket(Listener *l, uint32_t events)
 {
-	int			fd = PQsocket(l->conn);
-
-	if (fd != l->watch.fd)
-	{
-		if (l->watch.fd >= 0)
-			loop_remove(&l->relay->loop, &l->watch);
-		if (fd >= 0)
-			loop_add(&l->relay->loop, &l->watch, fd, events, listener_on_io);
-	}
-	else
-		loop_modify(&l->relay->loop, &l->watch, events);
+	loop_watch(&l->relay->loop, &l->watch, PQsocket(l->conn), events, listener_on_io);
 }
 
 /* Message text without trailing newlines and blanks: n bytes. */
@@ -213,15 +202,15 @@ pending_clear(Listener *l)
 static void
 listener_drop(Listener *l, RelayDrop reason, uint32_t pid, const char *detail)
 {
-	uint64_t	suppressed;
+	uint32_t	suppressed;
 
 	relay_count_drop(l->relay, reason);
-	if (!ratelimit_allow(&l->drop_log, l->relay->loop.now_ms, &suppressed))
+	if (!ratelimit_log_ok(&l->drop_log, LISTENER_DROP_LOG_PER_MINUTE, l->relay->loop.now_ms, &suppressed))
 		return;
 	if (suppressed > 0)
-		relay_log(RLOG_WARNING, "database listener: dropped a notification on \"%s\" in database \"%s\" from backend %u (%s): %s; %llu similar messages suppressed",
+		relay_log(RLOG_WARNING, "database listener: dropped a notification on \"%s\" in database \"%s\" from backend %u (%s): %s; %u similar messages suppressed",
 				  l->channel, l->database, pid, relay_drop_names[reason], detail,
-				  (unsigned long long) suppressed);
+				  suppressed);
 	else
 		relay_log(RLOG_WARNING, "database listener: dropped a notification on \"%s\" in database \"%s\" from backend %u (%s): %s",
 				  l->channel, l->database, pid, relay_drop_names[reason], detail);
@@ -535,7 +524,6 @@ Listener *
 listener_create(Relay *relay, const char *conninfo, const char *channel)
 {
 	Listener   *l = relay_calloc(1, sizeof(Listener));
-	RateLimit	rl = RATELIMIT_INIT(LISTENER_LOG_BURST, LISTENER_LOG_WINDOW_MS);
 
 	l->relay = relay;
 	l->watch.fd = -1;
@@ -545,7 +533,6 @@ listener_create(Relay *relay, const char *conninfo, const char *channel)
 	l->backoff_ms = LISTENER_BACKOFF_MIN_MS;
 	l->deadline_ms = -1;
 	l->keys_read_ms = -1;
-	l->drop_log = rl;
 	sealed_init(&l->sealed);
 	listener_start(l);
 	return l;

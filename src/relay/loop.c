@@ -86,6 +86,26 @@ loop_modify(Loop *loop, Watch *w, uint32_t events)
 				  strerror(errno));
 }
 
+/*
+ * Watch fd for events with handler, whatever w watched before: a new
+ * descriptor replaces the old one (libpq's socket changes across a
+ * connection's attempts), the same one gets its interest set changed, -1
+ * stops watching.
+ */
+void
+loop_watch(Loop *loop, Watch *w, int fd, uint32_t events, WatchHandler handler)
+{
+	if (fd == w->fd)
+	{
+		loop_modify(loop, w, events);
+		return;
+	}
+	if (w->fd >= 0)
+		loop_remove(loop, w);
+	if (fd >= 0)
+		loop_add(loop, w, fd, events, handler);
+}
+
 void
 loop_remove(Loop *loop, Watch *w)
 {

@@ -8,6 +8,7 @@
  * Messaging/Adapter/Realtime.php) wherever PROTOCOL.md leaves them open.
  */
 #include "protocol.h"
+#include "auth.h"
 #include "buf.h"
 #include "event.h"
 #include "jsontext.h"
@@ -21,12 +22,6 @@
 
 #include <json.h>
 
-#define AUTH_NOT_SUPPORTED "authentication is not supported yet"
-
-/* Every guest shares this role list; proto_session_free() must not free it. */
-static char guests_role[] = "guests";
-static char *guest_roles[] = {guests_role};
-
 /* A limit from the session's ProtoLimits; 0 means none. */
 #define LIMIT(s, field) ((s)->limits ? (s)->limits->field : 0)
 
@@ -35,11 +30,38 @@ proto_session_init(ProtoSession *s, const ProtoLimits *limits)
 {
 	memset(s, 0, sizeof(*s));
 	s->limits = limits;
-	s->nroles = 1;
-	s->roles = guest_roles;
 }
 
-/* Free every subscription and role; the session is a fresh guest afterwards. */
+/* Count sub against the budgets (added) or stop counting it. */
+static void
+account_sub(ProtoSession *s, const Subscription *sub, bool added)
+{
+	size_t	   *shared = s->limits ? s->limits->memory_used : NULL;
+
+	if (added)
+	{
+		s->channel_bytes += sub->channel_bytes;
+		s->query_values += sub->nvalues;
+		if (shared)
+			*shared += sub->bytes;
+	}
+	else
+	{
+		s->channel_bytes -= sub->channel_bytes;
+		s->query_values -= sub->nvalues;
+		if (shared)
+			*shared -= sub->bytes;
+	}
+}
+
+static void
+free_sub(ProtoSession *s, Subscription *sub)
+{
+	account_sub(s, sub, false);
+	subscription_free(sub);
+}
+
+/* Free every subscription and the identity; the session is a fresh guest afterwards. */
 void
 proto_session_free(ProtoSession *s)
 {
@@ -49,20 +71,15 @@ proto_session_free(ProtoSession *s)
 	{
 		Subscription *next = sub->next;
 
-		subscription_free(sub);
+		free_sub(s, sub);
 		sub = next;
 	}
 	s->subs = NULL;
 	s->nsubs = 0;
-	if (s->roles != guest_roles)
-	{
-		for (int i = 0; i < s->nroles; i++)
-			free(s->roles[i]);
-		free(s->roles);
-	}
-	s->roles = guest_roles;
-	s->nroles = 1;
-	s->authenticated = false;
+	auth_identity_release(s->identity);
+	s->identity = NULL;
+	free(s->auth_token);
+	s->auth_token = NULL;
 }
 
 /* {"type":"error","data":{"code":code,"message":msg}} */
@@ -104,13 +121,14 @@ upsert_sub(ProtoSession *s, Subscription *sub)
 {
 	Subscription **link = find_sub(s, subscription_id(sub), sub->id_len);
 
+	account_sub(s, sub, true);
 	if (link)
 	{
 		Subscription *old = *link;
 
 		sub->next = old->next;
 		*link = sub;
-		subscription_free(old);
+		free_sub(s, old);
 		return;
 	}
 	for (link = &s->subs; *link; link = &(*link)->next)
@@ -131,7 +149,7 @@ remove_sub(ProtoSession *s, const char *id, size_t len)
 		return false;
 	sub = *link;
 	*link = sub->next;
-	subscription_free(sub);
+	free_sub(s, sub);
 	s->nsubs--;
 	return true;
 }
@@ -280,8 +298,67 @@ check_subscribe_item(ProtoSession *s, struct json_object *item, PendingSub *p, i
 }
 
 /*
- * subscribe: validate every item first (nothing changes on error), check
- * the subscription limit, then create or replace and acknowledge.
+ * Would adding subs[0..n) (replacing the session's subscriptions of the
+ * same ids) stay within the budgets?  Each subscription's matching cost is
+ * checked alone (error 1003, like an invalid query: it can never fit); the
+ * connection's totals and the relay's memory together (error 1013).
+ */
+static bool
+check_budgets(ProtoSession *s, Subscription **subs, int n, int *code, Buf *err)
+{
+	uint64_t	channel_bytes = s->channel_bytes;
+	uint64_t	values = s->query_values;
+	uint64_t	bytes = 0;
+	uint64_t	freed = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		Subscription **old = find_sub(s, subscription_id(subs[i]), subs[i]->id_len);
+
+		if (LIMIT(s, max_query_cost) > 0 && subs[i]->cost > (uint32_t) LIMIT(s, max_query_cost))
+		{
+			*code = 1003;
+			buf_printf(err, "Invalid query: the queries of subscription %d cost %u to match, "
+					   "more than the limit of %d (one per query and per value); use fewer values.",
+					   i, subs[i]->cost, LIMIT(s, max_query_cost));
+			return false;
+		}
+		if (old)
+		{
+			channel_bytes -= (*old)->channel_bytes;
+			values -= (*old)->nvalues;
+			freed += (*old)->bytes;
+		}
+		channel_bytes += subs[i]->channel_bytes;
+		values += subs[i]->nvalues;
+		bytes += subs[i]->bytes;
+	}
+	*code = 1013;
+	if (LIMIT(s, max_channel_bytes) > 0 && channel_bytes > (uint64_t) LIMIT(s, max_channel_bytes))
+	{
+		buf_printf(err, "Too many channel bytes on this connection (limit %d).",
+				   LIMIT(s, max_channel_bytes));
+		return false;
+	}
+	if (LIMIT(s, max_query_values) > 0 && values > (uint64_t) LIMIT(s, max_query_values))
+	{
+		buf_printf(err, "Too many query values on this connection (limit %d).",
+				   LIMIT(s, max_query_values));
+		return false;
+	}
+	if (s->limits && s->limits->memory_used && s->limits->memory_budget > 0 &&
+		*s->limits->memory_used + bytes > s->limits->memory_budget + freed)
+	{
+		buf_append_str(err, "The relay has no memory left for subscriptions; try again later.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * subscribe: validate every item and build its subscription first, check
+ * the limits and budgets (nothing changes on error), then create or
+ * replace and acknowledge.
  */
 static void
 handle_subscribe(ProtoSession *s, struct json_object *data, ProtoSendFn send, void *arg)
@@ -289,9 +366,11 @@ handle_subscribe(ProtoSession *s, struct json_object *data, ProtoSendFn send, vo
 	Buf			err = BUF_INIT;
 	Buf			r = BUF_INIT;
 	PendingSub *pend;
+	Subscription **subs;
 	const char **taken;
 	size_t	   *taken_len;
 	int			n;
+	int			nsubs;
 	int			code = 1003;
 	int			total;
 
@@ -342,9 +421,8 @@ handle_subscribe(ProtoSession *s, struct json_object *data, ProtoSendFn send, vo
 		taken[i] = pend[i].id;
 		taken_len[i] = pend[i].id_len;
 	}
-
-	buf_append_str(&r, "{\"type\":\"response\",\"data\":{\"to\":\"subscribe\",\"success\":true,"
-				   "\"subscriptions\":[");
+	subs = relay_calloc(n ? n : 1, sizeof(Subscription *));
+	nsubs = n;
 	for (int i = 0; i < n; i++)
 	{
 		PendingSub *p = &pend[i];
@@ -353,7 +431,6 @@ handle_subscribe(ProtoSession *s, struct json_object *data, ProtoSendFn send, vo
 		char		auto_id[16];
 		const char *id = p->id;
 		size_t		id_len = p->id_len;
-		Subscription *sub;
 
 		if (id == NULL)
 		{
@@ -367,19 +444,34 @@ handle_subscribe(ProtoSession *s, struct json_object *data, ProtoSendFn send, vo
 			names[k].p = json_object_get_string(c);
 			names[k].len = (size_t) json_object_get_string_len(c);
 		}
-		sub = subscription_new(id, id_len, names, nch, p->nqueries ? p->compiled : NULL,
-							   p->nqueries);
+		subs[i] = subscription_new(id, id_len, names, nch, p->nqueries ? p->compiled : NULL,
+								   p->nqueries);
 		if (p->nqueries == 0)
 			free(p->compiled);
-		p->compiled = NULL;		/* owned by sub now */
+		p->compiled = NULL;		/* owned by the subscription now */
 		p->nqueries = 0;
 		free(names);
-		upsert_sub(s, sub);
+	}
+	if (!check_budgets(s, subs, n, &code, &err))
+	{
+		send_error(send, arg, code, err.data);
+		for (int i = 0; i < n; i++)
+			subscription_free(subs[i]);
+		nsubs = 0;
+	}
 
+	buf_append_str(&r, "{\"type\":\"response\",\"data\":{\"to\":\"subscribe\",\"success\":true,"
+				   "\"subscriptions\":[");
+	for (int i = 0; i < nsubs; i++)
+	{
+		PendingSub *p = &pend[i];
+		Subscription *sub = subs[i];
+
+		upsert_sub(s, sub);
 		if (i)
 			buf_append_char(&r, ',');
 		buf_append_str(&r, "{\"subscriptionId\":");
-		buf_append_json_string(&r, id, id_len);
+		buf_append_json_string(&r, subscription_id(sub), sub->id_len);
 		buf_append_str(&r, ",\"channels\":");
 		append_channels_json(&r, sub);
 		buf_append_str(&r, ",\"queries\":[");
@@ -395,10 +487,12 @@ handle_subscribe(ProtoSession *s, struct json_object *data, ProtoSendFn send, vo
 		buf_append_str(&r, "]}");
 	}
 	buf_append_str(&r, "]}}");
-	send(arg, r.data, r.len);
+	if (nsubs == n)
+		send(arg, r.data, r.len);
 
 	buf_free(&r);
 	buf_free(&err);
+	free(subs);
 	free(taken);
 	free(taken_len);
 	free_pending(pend, n);
@@ -456,6 +550,55 @@ handle_unsubscribe(ProtoSession *s, struct json_object *data, ProtoSendFn send, 
 	buf_free(&r);
 }
 
+/*
+ * authentication: {"session": TOKEN} -- the caller checks the token and
+ * answers through proto_authenticated().
+ */
+static ProtoResult
+handle_authentication(ProtoSession *s, struct json_object *data, ProtoSendFn send, void *arg)
+{
+	struct json_object *session;
+
+	if (data == NULL || !json_object_is_type(data, json_type_object) ||
+		!json_object_object_get_ex(data, "session", &session) ||
+		!json_object_is_type(session, json_type_string) || json_object_get_string_len(session) == 0 ||
+		strlen(json_object_get_string(session)) != (size_t) json_object_get_string_len(session))
+	{
+		send_error(send, arg, 1003, "Payload is not valid: data.session must be a non-empty string.");
+		return PROTO_OK;
+	}
+	free(s->auth_token);
+	s->auth_token = relay_strdup(json_object_get_string(session));
+	return PROTO_AUTHENTICATE;
+}
+
+void
+proto_authenticated(ProtoSession *s, struct AuthIdentity *identity, const char *error,
+					ProtoSendFn send, void *arg)
+{
+	Buf			m = BUF_INIT;
+
+	free(s->auth_token);
+	s->auth_token = NULL;
+	if (identity == NULL)
+	{
+		buf_append_str(&m, "Session is not valid: ");
+		buf_append_str(&m, error ? error : "unknown reason");
+		buf_append_char(&m, '.');
+		send_error(send, arg, 1003, m.data);
+		buf_free(&m);
+		return;
+	}
+	auth_identity_release(s->identity);
+	s->identity = identity;
+	buf_append_str(&m, "{\"type\":\"response\",\"data\":{\"to\":\"authentication\",\"success\":true,"
+				   "\"user\":");
+	auth_user_json(identity, &m);
+	buf_append_str(&m, "}}");
+	send(arg, m.data, m.len);
+	buf_free(&m);
+}
+
 /* One inbound text message; errors are answered, never fatal to the connection. */
 ProtoResult
 proto_handle_message(ProtoSession *s, const char *text, size_t len, ProtoSendFn send, void *arg)
@@ -464,6 +607,7 @@ proto_handle_message(ProtoSession *s, const char *text, size_t len, ProtoSendFn 
 	struct json_object *type;
 	struct json_object *data = NULL;
 	const char *t;
+	ProtoResult result = PROTO_OK;
 
 	if (root == NULL || !json_object_is_type(root, json_type_object))
 	{
@@ -493,7 +637,7 @@ proto_handle_message(ProtoSession *s, const char *text, size_t len, ProtoSendFn 
 	else if (strcmp(t, "unsubscribe") == 0)
 		handle_unsubscribe(s, data, send, arg);
 	else if (strcmp(t, "authentication") == 0)
-		send_error(send, arg, 1003, AUTH_NOT_SUPPORTED);
+		result = handle_authentication(s, data, send, arg);
 	else
 	{
 		Buf			m = BUF_INIT;
@@ -505,7 +649,7 @@ proto_handle_message(ProtoSession *s, const char *text, size_t len, ProtoSendFn 
 		buf_free(&m);
 	}
 	json_object_put(root);
-	return PROTO_OK;
+	return result;
 }
 
 /* ---- the upgrade URL ---- */
@@ -788,10 +932,18 @@ url_create(UrlState *u, Buf *mapping)
 		made[i] = subscription_new(id, id_len, names, us->nchannels, queries, nq);
 		free(names);
 	}
+	if (u->error == URL_OK)
+	{
+		int			code;
+
+		if (!check_budgets(s, made, u->nsubs, &code, &u->message))
+			u->error = code == 1003 ? URL_QUERY : URL_LIMIT;
+	}
 	if (u->error != URL_OK)
 	{
 		for (int i = 0; i < u->nsubs; i++)
-			subscription_free(made[i]);
+			if (made[i])
+				subscription_free(made[i]);
 		free(made);
 		return false;
 	}
@@ -896,21 +1048,9 @@ url_state_free(UrlState *u)
 	buf_free(&u->message);
 }
 
-/* True if the URL carries a non-empty jwt. */
-static bool
-url_has_jwt(HttpSlice query)
-{
-	char	   *buf = relay_malloc(query.len + 1);
-	size_t		n = 0;
-	bool		has = http_query_param(query, "jwt", buf, query.len + 1, &n) && n > 0;
-
-	free(buf);
-	return has;
-}
-
 /* WebSocket upgrade: subscribe from the URL, then send "connected". */
 ProtoResult
-proto_open(ProtoSession *s, HttpSlice query, ProtoSendFn send, void *arg)
+proto_open(ProtoSession *s, HttpSlice query, const char *auth_error, ProtoSendFn send, void *arg)
 {
 	UrlState	u;
 	Buf			channels = BUF_INIT;
@@ -931,12 +1071,18 @@ proto_open(ProtoSession *s, HttpSlice query, ProtoSendFn send, void *arg)
 	buf_append(&m, channels.data, channels.len);
 	buf_append_str(&m, ",\"subscriptions\":");
 	buf_append(&m, mapping.data, mapping.len);
-	buf_append_str(&m, ",\"user\":null}}");
+	buf_append_str(&m, ",\"user\":");
+	auth_user_json(s->identity, &m);
+	buf_append_str(&m, "}}");
 	send(arg, m.data, m.len);
 
 	/* "connected" must come first: the SDK waits for it before anything else */
-	if (url_has_jwt(query))
-		send_error(send, arg, 1003, AUTH_NOT_SUPPORTED);
+	if (auth_error)
+	{
+		buf_reset(&m);
+		buf_printf(&m, "Session is not valid: %s.", auth_error);
+		send_error(send, arg, 1003, m.data);
+	}
 
 	url_state_free(&u);
 	buf_free(&channels);
@@ -980,32 +1126,7 @@ proto_open_sse(ProtoSession *s, HttpSlice query, const char **error)
 	return true;
 }
 
-/* ---- delivery: the hot path, once per connection per event ---- */
-
-/* May this connection read the event?  (PROTOCOL.md section 6) */
-static bool
-may_read(const ProtoSession *s, const RelayEvent *ev)
-{
-	if (ev->read_any)
-		return true;
-	for (int i = 0; i < s->nroles; i++)
-	{
-		const char *role = s->roles[i];
-
-		if (role == guests_role || strcmp(role, "guests") == 0)
-		{
-			if (ev->read_guests)
-				return true;
-			continue;
-		}
-		for (int k = 0; k < ev->nroles; k++)
-		{
-			if (strcmp(ev->roles[k], role) == 0)
-				return true;
-		}
-	}
-	return false;
-}
+/* ---- delivery: the hot path, once per connection that may read the event ---- */
 
 /*
  * Append the ids of the subscriptions that match ("\"s0\",\"s3\"") and
@@ -1016,7 +1137,7 @@ proto_match_event(const ProtoSession *s, const struct RelayEvent *ev, Buf *out)
 {
 	int			n = 0;
 
-	if (s->subs == NULL || !may_read(s, ev))
+	if (s->subs == NULL)
 		return 0;
 	for (const Subscription *sub = s->subs; sub; sub = sub->next)
 	{

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "http.h"
 
+struct AuthIdentity;
 struct RelayEvent;
 struct Subscription;
 
@@ -24,6 +25,11 @@ typedef struct ProtoLimits
 	int			max_subscriptions;	/* per connection; beyond: error 1013 */
 	int			max_channels;	/* per subscription */
 	int			max_queries;	/* per subscription */
+	int			max_channel_bytes;	/* per connection; beyond: error 1013 */
+	int			max_query_values;	/* per connection; beyond: error 1013 */
+	int			max_query_cost; /* per subscription; beyond: error 1003 */
+	size_t		memory_budget;	/* all sessions' subscriptions; 0: none */
+	size_t	   *memory_used;	/* shared by the sessions, or NULL */
 	const char *project;		/* expected project id, or NULL/"" for any */
 } ProtoLimits;
 
@@ -33,9 +39,10 @@ typedef struct ProtoSession
 	struct Subscription *subs;	/* list, in creation order */
 	int			nsubs;
 	uint32_t	next_auto_id;	/* for server-made ids */
-	bool		authenticated;	/* always false until auth issue */
-	int			nroles;
-	char	  **roles;			/* guest: {"guests"} */
+	uint32_t	channel_bytes;	/* of all subscriptions */
+	uint32_t	query_values;	/* of all subscriptions */
+	struct AuthIdentity *identity;	/* NULL: a guest */
+	char	   *auth_token;		/* of an authentication message, for the caller */
 } ProtoSession;
 
 /* Send one complete JSON message (one WebSocket text frame / SSE record). */
@@ -44,20 +51,26 @@ typedef void (*ProtoSendFn) (void *arg, const char *json, size_t len);
 typedef enum ProtoResult
 {
 	PROTO_OK,
-	PROTO_CLOSE_POLICY			/* 1008 error already sent; close with 1008 */
+	PROTO_CLOSE_POLICY,			/* 1008 error already sent; close with 1008 */
+	PROTO_AUTHENTICATE			/* an authentication message: the token is in
+								 * s->auth_token; answer with
+								 * proto_authenticated() */
 } ProtoResult;
 
 extern void proto_session_init(ProtoSession *s, const ProtoLimits *limits);
 extern void proto_session_free(ProtoSession *s);
 
 /*
- * Handle the upgrade URL's query string: project check, jwt (error 1003 for
- * now), channels in every spelling (PROTOCOL.md 1), SDK v23/24 per-slot URL
- * queries.  Sends "connected" (and any error) via send.  Returns
- * PROTO_CLOSE_POLICY when the connection must be refused (bad project,
- * invalid channel or query); the 1008 error has then been sent.
+ * Handle the upgrade URL's query string: project check, channels in every
+ * spelling (PROTOCOL.md 1), SDK v23/24 per-slot URL queries.  Sends
+ * "connected" with s->identity's user (the caller has checked any token of
+ * the request), then, when auth_error is not NULL, error 1003 saying why the
+ * token was refused.  Returns PROTO_CLOSE_POLICY when the connection must
+ * be refused (bad project, invalid channel or query); the 1008 error has
+ * then been sent.
  */
-extern ProtoResult proto_open(ProtoSession *s, HttpSlice query, ProtoSendFn send, void *arg);
+extern ProtoResult proto_open(ProtoSession *s, HttpSlice query, const char *auth_error,
+							  ProtoSendFn send, void *arg);
 
 /*
  * Same URL handling for an SSE stream: no "connected" message, but the
@@ -66,15 +79,29 @@ extern ProtoResult proto_open(ProtoSession *s, HttpSlice query, ProtoSendFn send
  */
 extern bool proto_open_sse(ProtoSession *s, HttpSlice query, const char **error);
 
-/* One inbound text message (ping, subscribe, unsubscribe, authentication). */
+/*
+ * One inbound text message (ping, subscribe, unsubscribe, authentication).
+ * For authentication returns PROTO_AUTHENTICATE with the token in
+ * s->auth_token (freed by the next call or proto_session_free).
+ */
 extern ProtoResult proto_handle_message(ProtoSession *s, const char *text, size_t len,
 										ProtoSendFn send, void *arg);
 
 /*
- * Decide delivery (PROTOCOL.md 6 for guests, 5, 7): if the connection may
- * read the event and any subscription matches, append the matching ids as
- * JSON strings separated by commas ("\"s0\",\"s3\"") to out and return their
- * count; else return 0 and leave out unchanged.
+ * The answer to an authentication message: identity (a reference taken
+ * over) replaces the session's, its subscriptions stay, and the "response"
+ * is sent; or, with identity NULL, error 1003 with the reason and the
+ * session keeps its identity.
+ */
+extern void proto_authenticated(ProtoSession *s, struct AuthIdentity *identity, const char *error,
+								ProtoSendFn send, void *arg);
+
+/*
+ * Decide delivery (PROTOCOL.md 5, 7) for a connection that may read the
+ * event (the caller checked its roles, fanout.c): if any subscription
+ * matches, append the matching ids as JSON strings separated by commas
+ * ("\"s0\",\"s3\"") to out and return their count; else return 0 and leave
+ * out unchanged.
  */
 extern int	proto_match_event(const ProtoSession *s, const struct RelayEvent *ev, Buf *out);
 

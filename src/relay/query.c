@@ -453,6 +453,23 @@ query_match_event(const Query *q, const RelayEvent *ev)
 	return match(q, ev);
 }
 
+void
+query_count(const Query *q, uint32_t *values, uint32_t *cost)
+{
+	(*cost)++;
+	if (q->method == QUERY_AND || q->method == QUERY_OR)
+	{
+		for (uint32_t i = 0; i < q->n; i++)
+			query_count(&q->sub[i], values, cost);
+		return;
+	}
+	if (q->values)
+	{
+		*values += q->n;
+		*cost += q->n;
+	}
+}
+
 /* Bytes the nested parts of q need when packed; see query.h. */
 void
 query_measure(const Query *q, size_t *structs, size_t *strings)

@@ -83,6 +83,12 @@ struct RelayEvent;
 extern bool query_match_event(const Query *q, const struct RelayEvent *ev);
 
 /*
+ * Add q's values to *values and its matching cost to *cost: one per query
+ * node and one per value, the number of comparisons an event can take.
+ */
+extern void query_count(const Query *q, uint32_t *values, uint32_t *cost);
+
+/*
  * Packing compiled queries into one allocation (the subscription's block):
  * query_measure() adds the bytes q's nested parts need to *structs (arrays
  * of Query/QueryValue, 8-byte aligned) and *strings; query_copy() copies

@@ -14,7 +14,10 @@
 #endif
 
 #include "relay_int.h"
+#include "auth.h"
+#include "fanout.h"
 #include "log.h"
+#include "peers.h"
 #include "settings.h"
 
 #include <arpa/inet.h>
@@ -97,6 +100,11 @@ relay_apply_limits(Relay *relay)
 	relay->limits.max_subscriptions = relay->config.max_subscriptions;
 	relay->limits.max_channels = 64;
 	relay->limits.max_queries = 64;
+	relay->limits.max_channel_bytes = relay->config.max_channel_bytes;
+	relay->limits.max_query_values = relay->config.max_query_values;
+	relay->limits.max_query_cost = relay->config.max_query_cost;
+	relay->limits.memory_budget = (size_t) relay->config.subscription_memory_kb * 1024;
+	relay->limits.memory_used = &relay->subscription_bytes;
 	relay->limits.project = relay->config.project;
 }
 
@@ -215,6 +223,50 @@ relay_refuse(Relay *relay, int fd)
 	close(fd);
 }
 
+/* Answer 429 to a connection over its address's limits, then close it. */
+static void
+relay_refuse_peer(Relay *relay, int fd, Peer *peer, const char *who, const char *message)
+{
+	char		reply[512];
+	char		body[256];
+	int			n = snprintf(body, sizeof(body), "{\"message\":\"%s\",\"code\":429,\"type\":1013}", message);
+	ssize_t		ignored;
+	uint32_t	suppressed = 0;
+
+	relay->stats.clients_refused++;
+	n = snprintf(reply, sizeof(reply), "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %d\r\nRetry-After: 60\r\nConnection: close\r\n\r\n%s", n, body);
+	ignored = send(fd, reply, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void) ignored;
+	close(fd);
+	if (ratelimit_log_ok(&peer->log, relay->config.max_log_lines_per_minute, relay->loop.now_ms,
+						 &suppressed))
+		relay_log(RLOG_INFO, "client %s: refused: %s%s", who, message,
+				  suppressed ? " (more lines about this address suppressed)" : "");
+}
+
+/*
+ * Per-address limits: open connections and new connections per minute.
+ * True if the connection may proceed (else it has been refused).
+ */
+static bool
+relay_admit_peer(Relay *relay, int fd, Peer *peer, const char *who)
+{
+	if (peer == NULL)
+		return true;			/* the table is full of live addresses: serve */
+	if (relay->config.max_connections_per_ip > 0 && peer->nconn >= relay->config.max_connections_per_ip)
+	{
+		relay_refuse_peer(relay, fd, peer, who, "too many connections from this address");
+		return false;
+	}
+	if (!ratelimit_take(&peer->connects, relay->config.max_connects_per_minute, relay->loop.now_ms))
+	{
+		relay_refuse_peer(relay, fd, peer, who, "too many new connections from this address; try again later");
+		return false;
+	}
+	return true;
+}
+
 /*
  * Out of file descriptors: the connection stays in the backlog and epoll
  * reports the listen socket again at once, so the loop would spin.  Give up
@@ -253,6 +305,7 @@ relay_on_accept(Watch *w, uint32_t events)
 		int			fd = accept4(w->fd, (struct sockaddr *) &ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		char		peer[64];
 		int			one = 1;
+		Peer	   *peer_entry;
 
 		if (fd < 0)
 		{
@@ -264,14 +317,26 @@ relay_on_accept(Watch *w, uint32_t events)
 			}
 			return;
 		}
-		if (relay->nclients >= relay->config.max_connections)
-		{
-			relay_refuse(relay, fd);
+		relay_format_peer(&ss, peer, sizeof(peer));
+		peer_entry = peers_get(relay->peers, &ss);
+		if (!relay_admit_peer(relay, fd, peer_entry, peer))
 			continue;
+		if (relay->nclients - relay->ndead >= relay->config.max_connections)
+		{
+			/*
+			 * Full.  Half-open requests must not lock everyone out: the
+			 * oldest connection still sending its request head gives way.
+			 */
+			if (dlist_empty(&relay->timers_http))
+			{
+				relay_refuse(relay, fd);
+				continue;
+			}
+			client_kill(dlist_container(Client, timer_node, relay->timers_http.next),
+						"request head not complete while the relay is full; dropped for a new connection");
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		relay_format_peer(&ss, peer, sizeof(peer));
-		if (client_accept(relay, fd, peer))
+		if (client_accept(relay, fd, peer, peer_entry))
 			relay->stats.clients_accepted++;
 	}
 }
@@ -322,9 +387,18 @@ relay_client_state_changed(Relay *relay, Client *c)
 		dlist_push_tail(list, &c->timer_node);
 	}
 	if (deliverable && !was_deliverable)
+	{
 		dlist_push_tail(&relay->deliverable, &c->deliver_node);
+		fanout_add(relay->fanout, c);
+	}
 	else if (!deliverable && was_deliverable)
+	{
 		dlist_remove(&c->deliver_node);
+		fanout_remove(relay->fanout, c);
+		fanout_set_expiry(relay->fanout, c, -1);
+	}
+	if (c->state == CLIENT_DEAD)
+		relay->ndead++;
 	if (c->counted_as != (deliverable ? (int8_t) c->state : 0))
 	{
 		if (c->counted_as == CLIENT_WEBSOCKET)
@@ -425,6 +499,8 @@ relay_wait_timeout(Relay *relay)
 	next = min_deadline(next, catalog_next_deadline(relay));
 	for (int i = 0; i < relay->nlisteners; i++)
 		next = min_deadline(next, listener_next_deadline(relay->listeners[i]));
+	next = min_deadline(next, auth_next_deadline(relay->auth));
+	next = min_deadline(next, fanout_next_expiry(relay->fanout));
 	if (relay->config.purge_interval_ms > 0)
 		next = min_deadline(next, relay->next_purge_ms);
 	if (next < 0)
@@ -479,6 +555,15 @@ relay_fire_timers(Relay *relay)
 		if (d >= 0 && d <= now)
 			listener_on_timer(relay->listeners[i]);
 	}
+	{
+		int64_t		d = auth_next_deadline(relay->auth);
+		Client	   *c;
+
+		if (d >= 0 && d <= now)
+			auth_on_timer(relay->auth);
+		while ((c = fanout_pop_expired(relay->fanout, now)) != NULL)
+			client_token_expired(c);
+	}
 	if (relay->config.purge_interval_ms > 0 && relay->next_purge_ms <= now)
 	{
 		relay->next_purge_ms = now + relay->config.purge_interval_ms;
@@ -501,28 +586,6 @@ const char *const relay_drop_names[DROP_NREASONS] = {
 	[DROP_OVER_BUDGET] = "over_budget",
 	[DROP_UNREADABLE] = "unreadable",
 };
-
-void
-relay_log_client(Relay *relay, RelayLogLevel level, const char *peer, const char *fmt,...)
-{
-	char		msg[512];
-	va_list		ap;
-	uint64_t	suppressed;
-
-	/* debug lines are asked for; the others are what a crowd could flood */
-	if (level == RLOG_DEBUG)
-		suppressed = 0;
-	else if (!ratelimit_allow(&relay->client_log, loop_clock_ms(), &suppressed))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (suppressed > 0)
-		relay_log(level, "client %s: %s (%llu lines about clients suppressed before this one)", peer, msg,
-				  (unsigned long long) suppressed);
-	else
-		relay_log(level, "client %s: %s", peer, msg);
-}
 
 /* A notification or event was not delivered; see RelayDrop. */
 void
@@ -559,11 +622,23 @@ relay_replay_keep(Relay *relay, RelayEvent *ev)
 	relay->replay[slot] = ev;
 }
 
+/* fanout.c's callback: queue ev to c if its subscriptions match. */
+static void
+relay_deliver(void *arg, Client *c, RelayEvent *ev)
+{
+	Relay	   *relay = arg;
+
+	if (client_deliver(c, ev, &relay->scratch))
+		relay->stats.deliveries++;
+}
+
 /*
  * A new event from a listener: number it, keep it for replay, and queue it
- * to every client whose subscriptions match.  The body was serialized once
- * by event.c; each client adds only its frame header and subscription ids.
- * An event no role may read is counted and goes no further.
+ * to every client that may read it and whose subscriptions match: every
+ * client for an event readable by "any", else the clients of its read
+ * roles, found by index (fanout.c).  The body was serialized once by
+ * event.c; each client adds only its frame header and subscription ids.
+ * An event no role may read still reaches server connections (fanout.c).
  */
 void
 relay_publish(Relay *relay, RelayEvent *ev)
@@ -571,10 +646,13 @@ relay_publish(Relay *relay, RelayEvent *ev)
 	DNode	   *node;
 
 	relay->stats.events_received++;
-	if (ev->nroles == 0)
-		return;
 	ev->id = ++relay->next_event_id;
 	relay_replay_keep(relay, ev);
+	if (!ev->read_any)
+	{
+		fanout_publish(relay->fanout, ev, relay_deliver, relay);
+		return;
+	}
 	for (node = relay->deliverable.next; node != &relay->deliverable;)
 	{
 		Client	   *c = dlist_container(Client, deliver_node, node);
@@ -593,18 +671,23 @@ relay_replay_since(Relay *relay, Client *c, uint64_t last_id)
 	{
 		RelayEvent *ev = relay->replay[(relay->replay_head + i) % relay->config.replay_events];
 
-		if (ev->id > last_id)
+		if (ev->id > last_id && auth_may_read(c->session.identity, ev))
 			client_deliver(c, ev, &relay->scratch);
 	}
 }
 
+/*
+ * Is origin allowed?  An empty allowed_origins allows any, and "*" in it
+ * too, unless explicitly: then only an origin named in the list counts
+ * (for requests that a browser authenticates with a cookie).
+ */
 bool
-relay_origin_allowed(Relay *relay, const char *origin, size_t len)
+relay_origin_allowed(Relay *relay, const char *origin, size_t len, bool explicitly)
 {
 	const char *list = relay->config.allowed_origins;
 
 	if (list == NULL || list[0] == '\0')
-		return true;
+		return !explicitly;
 	while (*list)
 	{
 		size_t		n;
@@ -612,11 +695,29 @@ relay_origin_allowed(Relay *relay, const char *origin, size_t len)
 		while (*list == ',' || *list == ' ')
 			list++;
 		n = strcspn(list, ", ");
-		if (n > 0 && ((n == 1 && list[0] == '*') || (n == len && strncasecmp(list, origin, n) == 0)))
+		if (n > 0 && ((n == 1 && list[0] == '*' && !explicitly) ||
+					  (n == len && strncasecmp(list, origin, n) == 0)))
 			return true;
 		list += n;
 	}
 	return false;
+}
+
+/* Are all the database connections up? */
+static bool
+relay_healthy(Relay *relay)
+{
+	for (int i = 0; i < relay->nlisteners; i++)
+		if (!listener_connected(relay->listeners[i]))
+			return false;
+	return true;
+}
+
+/* What /v1/health tells everyone: the status without counts. */
+void
+relay_health_status_json(Relay *relay, Buf *out)
+{
+	buf_printf(out, "{\"status\":\"%s\"}", relay_healthy(relay) ? "ok" : "degraded");
 }
 
 void
@@ -738,9 +839,13 @@ Relay *
 relay_create(const RelayConfig *config)
 {
 	Relay	   *relay = relay_calloc(1, sizeof(Relay));
+	Buf			err = BUF_INIT;
 
 	relay_config_copy(&relay->config, config);
 	relay_apply_limits(relay);
+	relay->fanout = fanout_create();
+	relay->peers = relay_calloc(1, sizeof(Peers));
+	peers_init(relay->peers, relay->config.max_connections * 2 + 1024);
 	dlist_init(&relay->deliverable);
 	dlist_init(&relay->pending_write);
 	dlist_init(&relay->dead);
@@ -751,11 +856,6 @@ relay_create(const RelayConfig *config)
 	dlist_init(&relay->slow);
 	relay->catalog.next_ms = -1;
 	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
-	{
-		RateLimit	rl = RATELIMIT_INIT(RELAY_CLIENT_LOG_BURST, RELAY_CLIENT_LOG_WINDOW_MS);
-
-		relay->client_log = rl;
-	}
 	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (relay->config.replay_events > 0)
 		relay->replay = relay_calloc(relay->config.replay_events, sizeof(RelayEvent *));
@@ -771,8 +871,29 @@ relay_create(const RelayConfig *config)
 	}
 	relay->started_ms = relay->loop.now_ms;
 	relay->next_purge_ms = relay->loop.now_ms + relay->config.purge_interval_ms;
+	relay->auth = auth_create(relay, &err);
+	if (relay->auth == NULL)
+	{
+		relay_log(RLOG_WARNING, "cannot check tokens: %s", err.data ? err.data : "?");
+		buf_free(&err);
+		relay_destroy(relay);
+		return NULL;
+	}
 	relay_start_listeners(relay);
 	return relay;
+}
+
+/* Re-read secrets and key files; on failure the keys in use stay. */
+static void
+relay_reload_auth(Relay *relay)
+{
+	Buf			err = BUF_INIT;
+
+	if (auth_reload(relay->auth, &err))
+		relay_log(RLOG_INFO, "authentication keys reloaded");
+	else
+		relay_log(RLOG_WARNING, "could not reload authentication settings: %s", err.data ? err.data : "?");
+	buf_free(&err);
 }
 
 /* Apply a reloaded configuration: limits at once, listeners if they changed. */
@@ -784,7 +905,11 @@ relay_reload(Relay *relay)
 
 	relay->reload_requested = false;
 	if (relay->reload_cb == NULL)
+	{
+		/* no configuration to re-read (the standalone relay): key files only */
+		relay_reload_auth(relay);
 		return;
+	}
 	relay_config_copy(&next, &relay->config);
 	if (!relay->reload_cb(relay->reload_arg, &next))
 	{
@@ -824,6 +949,7 @@ relay_reload(Relay *relay)
 		catalog_listeners_replaced(relay);
 	}
 	relay_log(RLOG_INFO, "configuration reloaded%s", listeners_changed ? "; database connections restarted" : "");
+	relay_reload_auth(relay);
 }
 
 static void
@@ -840,6 +966,7 @@ relay_flush_and_sweep(Relay *relay)
 		Client	   *c = dlist_container(Client, dead_node, relay->dead.next);
 
 		dlist_remove(&c->dead_node);
+		relay->ndead--;
 		client_free(c);
 	}
 }
@@ -912,6 +1039,11 @@ relay_destroy(Relay *relay)
 			client_kill(c, NULL);
 		}
 	relay_flush_and_sweep(relay);
+	auth_destroy(relay->auth);
+	fanout_destroy(relay->fanout);
+	if (relay->peers)
+		peers_free(relay->peers);
+	free(relay->peers);
 	for (int i = 0; i < relay->nacceptors; i++)
 	{
 		if (relay->acceptors[i]->watch.fd >= 0)

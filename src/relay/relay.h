@@ -44,6 +44,29 @@ typedef struct RelayConfig
 	int			max_event_depth;	/* JSON nesting of an event */
 	int			max_event_values;	/* JSON values of an event */
 	int			max_pending_kb; /* events held behind a fetch or key refresh */
+
+	/* who is connecting (auth.c, jwt.c, authfn.c) */
+	char	   *jwt_secret;		/* HMAC secret for HS256/384/512 */
+	char	   *jwt_secret_file;	/* the same, read from a file */
+	char	   *jwt_public_key_file;	/* PEM or JWKS: RS256, ES256 */
+	char	   *jwt_issuer;		/* iss required when set */
+	char	   *jwt_audience;	/* aud required when set */
+	int			jwt_leeway_s;	/* clock skew allowed for exp, nbf, iat */
+	char	   *server_role;	/* "role" claim that sees every event */
+	char	   *auth_function;	/* schema.function(token text) returns jsonb */
+	int			auth_timeout_ms;	/* longest wait for its answer */
+	int			auth_cache_ttl_ms;	/* how long its answers are reused */
+	int			auth_cache_size;	/* answers kept at most */
+
+	/* what one client may cost (protocol.c, peers.c, client.c) */
+	int			max_channel_bytes;	/* channel names per connection */
+	int			max_query_values;	/* query values per connection */
+	int			max_query_cost;	/* matching cost of one subscription */
+	int			subscription_memory_kb; /* all subscriptions of the relay */
+	int			max_connections_per_ip; /* open connections per address */
+	int			max_connects_per_minute;	/* new connections per address */
+	int			max_messages_per_minute;	/* per WebSocket connection */
+	int			max_log_lines_per_minute;	/* client log lines per address */
 } RelayConfig;
 
 typedef struct Relay Relay;

@@ -20,6 +20,7 @@
 #include "ratelimit.h"
 #include "relay.h"
 #include "ws.h"
+#include "log.h"
 
 #define lengthof(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
@@ -79,6 +80,7 @@ extern void loop_close(Loop *loop);
 extern bool loop_add(Loop *loop, Watch *w, int fd, uint32_t events, WatchHandler handler);
 extern void loop_modify(Loop *loop, Watch *w, uint32_t events);
 extern void loop_remove(Loop *loop, Watch *w);
+extern void loop_watch(Loop *loop, Watch *w, int fd, uint32_t events, WatchHandler handler);
 
 /* Wait at most timeout_ms (-1: no limit) and dispatch ready watches. */
 extern void loop_wait(Loop *loop, int timeout_ms);
@@ -107,6 +109,13 @@ typedef struct OutChunk
 	size_t		sent;
 	unsigned char bytes[];
 } OutChunk;
+
+/* A client's place in one list of the fan-out index (fanout.c). */
+typedef struct FanoutMember
+{
+	DNode		node;
+	struct Client *client;
+} FanoutMember;
 
 typedef struct Client
 {
@@ -137,9 +146,20 @@ typedef struct Client
 	int8_t		counted_as;		/* 0, or the state it is counted under */
 	ProtoSession session;
 	char		peer[56];		/* "addr:port" for log lines */
+
+	/* who it is and what it may cost (client.c, fanout.c, peers.c) */
+	struct Peer *peer_entry;	/* its address's entry, or NULL */
+	struct ClientAuth *auth;	/* a token being checked, or its answer */
+	FanoutMember *member_of;	/* one per role while indexed; else NULL */
+	FanoutMember own_member;	/* member_of of a guest or a server connection */
+	uint64_t	fanout_stamp;	/* id of the last event queued to it */
+	RateLimit	messages;		/* max_messages_per_minute */
+	int32_t		expiry_slot;	/* in the fan-out's expiry heap, or -1 */
+	uint16_t	nmember_of;
+	bool		paused;			/* waiting for the auth function: input waits */
 } Client;
 
-extern Client *client_accept(struct Relay *relay, int fd, const char *peer);
+extern Client *client_accept(struct Relay *relay, int fd, const char *peer, struct Peer *peer_entry);
 extern void client_on_timeout(Client *c);
 extern bool client_deliver(Client *c, RelayEvent *ev, Buf *scratch);
 extern void client_flush(Client *c);
@@ -148,6 +168,7 @@ extern void client_free(Client *c);
 extern void client_kill(Client *c, const char *why);	/* mark dead, log */
 extern void client_send_keepalive(Client *c);
 extern void client_send_warning(Client *c, const char *message, size_t len);
+extern void client_token_expired(Client *c);	/* its identity's exp passed */
 
 /* ---- database listener (listener.c): one LISTEN connection ---- */
 typedef struct Listener Listener;
@@ -244,7 +265,14 @@ struct Relay
 	int			nlisteners;
 	Listener  **listeners;
 
+	struct Auth *auth;			/* tokens to identities (auth.c) */
+	struct Fanout *fanout;		/* clients by role, expiries (fanout.c) */
+	struct Peers *peers;		/* per-address limits (peers.c) */
+	size_t		subscription_bytes;	/* all subscriptions' memory */
+	LogLimit	log_limit;		/* client log lines of all addresses together */
+
 	int			nclients;
+	int			ndead;			/* of nclients, killed and not yet freed */
 	int			nwebsocket;
 	int			nsse;
 	int			nslow;			/* clients in the slow list */
@@ -272,29 +300,28 @@ struct Relay
 	int64_t		started_ms;
 	Buf			scratch;		/* per-event subscription lists */
 	RelayStats	stats;
-	RateLimit	client_log;		/* log lines about clients */
 };
 
 #define CLOSING_TIMEOUT_MS 3000
 
 extern void relay_publish(struct Relay *relay, RelayEvent *ev);
 
-/*
- * A log line about one client ("client ADDR: ..."): clients together get at
- * most RELAY_CLIENT_LOG_BURST lines per RELAY_CLIENT_LOG_WINDOW_MS (debug
- * lines aside), so that no crowd of them floods the log; the next line says
- * how many were held.
- */
-#define RELAY_CLIENT_LOG_BURST 20
-#define RELAY_CLIENT_LOG_WINDOW_MS 10000
-extern void relay_log_client(struct Relay *relay, RelayLogLevel level, const char *peer,
-							 const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern void relay_count_drop(struct Relay *relay, RelayDrop reason);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_client_backlog_changed(struct Relay *relay, Client *c, size_t backlog);
 extern void relay_client_not_slow(struct Relay *relay, Client *c);
 extern void relay_health_json(struct Relay *relay, Buf *out);
-extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len);
+extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len, bool explicitly);
+extern void relay_health_status_json(struct Relay *relay, Buf *out);
 extern void relay_replay_since(struct Relay *relay, Client *c, uint64_t last_id);
+
+/*
+ * A log line about a client ("client ADDR: ..."), debug lines aside limited
+ * to max_log_lines_per_minute per address and RELAY_CLIENT_LOG_ADDRESSES
+ * times that for all clients together, so that neither one address nor a
+ * crowd of them floods the log; the next line out says how many were held.
+ */
+#define RELAY_CLIENT_LOG_ADDRESSES 10
+extern void client_log(Client *c, RelayLogLevel level, const char *fmt,...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -31,6 +31,7 @@ subscription_new(const char *id, size_t id_len, const SubChannelName *channels, 
 		query_measure(&queries[i], &structs, &strings);
 	sub = relay_malloc(structs + strings);
 	memset(sub, 0, sizeof(Subscription));
+	sub->bytes = (uint32_t) (structs + strings);
 	sub->channels = (SubChannel *) (sub + 1);
 	sub->queries = (Query *) (sub->channels + nchannels);
 	sp = (char *) (sub->queries + nqueries);
@@ -48,6 +49,7 @@ subscription_new(const char *id, size_t id_len, const SubChannelName *channels, 
 			continue;
 		memcpy(p, channels[i].p, channels[i].len);
 		p[channels[i].len] = '\0';
+		sub->channel_bytes += (uint32_t) channels[i].len;
 		sub->channels[n].hash = hash;
 		sub->channels[n].len = (uint32_t) channels[i].len;
 		sub->channels[n].name = p;
@@ -68,6 +70,7 @@ subscription_new(const char *id, size_t id_len, const SubChannelName *channels, 
 	sub->match_all = nqueries == 0;
 	for (int i = 0; i < nqueries; i++)
 	{
+		query_count(&queries[i], &sub->nvalues, &sub->cost);
 		query_copy(&queries[i], &sub->queries[i], &sp, &p);
 		/* like Appwrite's RuntimeQuery::filter, select("*") wins over the rest */
 		if (queries[i].method == QUERY_SELECT_ALL)

@@ -38,6 +38,10 @@ typedef struct Subscription
 	uint16_t	nqueries;
 	SubChannel *channels;		/* inside the block */
 	Query	   *queries;		/* ANDed; inside the block */
+	uint32_t	bytes;			/* the block's size */
+	uint32_t	channel_bytes;	/* of its channel names */
+	uint32_t	nvalues;		/* query values */
+	uint32_t	cost;			/* matching cost: one per query and per value */
 } Subscription;
 
 /* A channel name handed to subscription_new(); need not be NUL-terminated. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the libFuzzer targets (http_fuzz, ws_fuzz, notify_fuzz) with ASan and UBSan and run
+# Build the libFuzzer targets (http_fuzz, ws_fuzz, notify_fuzz, jwt_fuzz) with ASan and UBSan and run
 # each for a bounded time.  Exits non-zero if a target crashes or finds a
 # sanitizer error; the reproducer and each run's log are left in
 # test/fuzz/corpus-artifacts/ (git-ignored, like the corpora).
@@ -16,19 +16,21 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=../..
 seconds=${FUZZ_SECONDS:-30}
-targets=${*:-http ws notify}
+targets=${*:-http ws notify jwt}
 CC=${CC_FUZZ:-clang}
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
         -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare
-        -I$root/src/relay"
+        -I$root/src/relay $(pkg-config --cflags json-c)"
 # the parsers plus what they link against (buf.c needs relay_log)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-srcs="$root/src/relay/http.c $root/src/relay/ws.c $root/src/relay/utf8.c
-      $root/src/relay/buf.c $tmp/log_stub.c -lcrypto"
+common="$root/src/relay/buf.c $tmp/log_stub.c -lcrypto"
+srcs_http="$root/src/relay/http.c $root/src/relay/utf8.c"
+srcs_ws="$root/src/relay/ws.c $root/src/relay/utf8.c"
+srcs_jwt="$root/src/relay/jwt.c $root/src/relay/jsontext.c $(pkg-config --libs json-c)"
 # notifications: envelopes, the replay guard and event parsing (json-c)
 srcs_notify="$root/src/relay/envelope.c $root/src/relay/sealed.c $root/src/relay/event.c
-      $root/src/relay/jsontext.c $(pkg-config --cflags --libs json-c)"
+      $root/src/relay/jsontext.c $root/src/relay/utf8.c $(pkg-config --cflags --libs json-c)"
 
 # relay_log for the fuzz binaries (buf.c calls it on out-of-memory)
 cat > "$tmp/log_stub.c" <<'C'
@@ -85,6 +87,25 @@ seed_notify() {
   printf '\x00rt1:AAAAAQAAAAAAAAALAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' > $d/seed-sealed
   { printf '\x01\x00\x00\x00'; printf "\\x$(printf %02x ${#ev})"; printf '%s' "$ev"; printf '\x00\x00\x00\x02{}'; } > $d/seed-batch
   printf '\x01' > $d/seed-empty
+# tokens signed with jwt_fuzz.c's secret, and key files
+seed_jwt() {
+  local d=corpus-jwt
+  mkdir -p $d
+  local secret=fuzzing-secret-fuzzing-secret-32b
+  b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+  local h c s
+  for alg in HS256 HS384 HS512; do
+    h=$(printf '{"alg":"%s","typ":"JWT","kid":"k1"}' $alg | b64url)
+    c=$(printf '{"sub":"alice","exp":1900000000,"nbf":1700000000,"teams":["t1/owner"],"aud":["a","b"]}' | b64url)
+    s=$(printf '%s.%s' "$h" "$c" | openssl dgst -sha${alg#HS} -hmac "$secret" -binary | b64url)
+    printf '\x00%s.%s.%s' "$h" "$c" "$s" > $d/seed-$alg
+  done
+  printf '\x00%s.%s.' "$(printf '{"alg":"none"}' | b64url)" "$c" > $d/seed-none
+  printf '\x00%s.%s.AAAA' "$(printf '{"alg":"ES256","crit":["x"]}' | b64url)" "$c" > $d/seed-es
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkey -pubout > $tmp/ec.pub
+  { printf '\x01'; cat $tmp/ec.pub; } > $d/seed-pem
+  printf '\x01{"keys":[{"kty":"EC","crv":"P-256","kid":"e","x":"AQAB","y":"AQAB"},{"kty":"RSA","n":"AQAB","e":"AQAB","use":"sig","alg":"RS256"}]}' > $d/seed-jwks
+  printf '\x02Zm9vYmFy' > $d/seed-b64
 }
 
 status=0
@@ -92,8 +113,8 @@ art=corpus-artifacts
 mkdir -p $art
 for t in $targets; do
   echo "== ${t}_fuzz: building"
-  extra=srcs_$t
-  $CC $cflags -o ${t}_fuzz ${t}_fuzz.c $srcs ${!extra:-}
+  srcs_var=srcs_$t
+  $CC $cflags -o ${t}_fuzz ${t}_fuzz.c ${!srcs_var} $common
   seed_$t
   dict=""
   [ -f $t.dict ] && dict="-dict=$t.dict"

@@ -89,10 +89,16 @@ async function badFrameClient(rand) {
     if (kind < 0.3)
       frames.push(wsFrame(Math.floor(rand() * 16), randomBytes(rand, Math.floor(rand() * 300)),
         { fin: rand() < 0.7, mask: rand() < 0.9 }));
-    else if (kind < 0.6)
+    else if (kind < 0.5)
       frames.push(wsFrame(1, JSON.stringify({ type: ['subscribe', 'unsubscribe', 'ping', 'x', null][i % 5],
         data: [{ channels: [randomBytes(rand, 8).toString('base64'), randomChannel(rand)],
           queries: rand() < 0.5 ? ['{"method":"equal"'] : [] }] })));
+    else if (kind < 0.6)
+      // tokens: random base64url parts, sometimes a real header, sometimes cut short
+      frames.push(wsFrame(1, JSON.stringify({ type: 'authentication', data: { session: [
+        rand() < 0.5 ? Buffer.from('{"alg":"HS256","typ":"JWT"}').toString('base64url') : randomBytes(rand, 12).toString('base64url'),
+        randomBytes(rand, Math.floor(rand() * 200)).toString('base64url'),
+        randomBytes(rand, 32).toString('base64url')].join('.').slice(0, 1 + Math.floor(rand() * 300)) } })));
     else if (kind < 0.8)
       frames.push(randomBytes(rand, Math.floor(rand() * 40)));
     else

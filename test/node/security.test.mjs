@@ -295,8 +295,9 @@ test('rotate_key(): events in flight under the old key open during the grace, no
   }
 });
 
-test('a crowd of clients breaking the protocol gets at most 20 log lines', async () => {
-  // each is closed with 1002 and would log a line: 60 of them in a burst
+test('a crowd of clients breaking the protocol gets at most 30 log lines', async () => {
+  // each is closed with 1002 and would log a line: 60 of them in a burst, from
+  // one address, which max_log_lines_per_minute (30 by default) holds to 30
   const lines = () => (cluster.serverLog().match(/pg_realtime: client [^:]+:\d+: .*closing with 1002/g) ?? []).length;
   const before = lines();
   const clients = await Promise.all(Array.from({ length: 60 }, () =>
@@ -308,7 +309,7 @@ test('a crowd of clients breaking the protocol gets at most 20 log lines', async
       assert.equal(closeCode(await c.frame((f) => f.opcode === OP.CLOSE, 5000, 'the close frame')), 1002);
     // the relay logs a client's line before it queues the close frame
     const logged = lines() - before;
-    assert.ok(logged >= 1 && logged <= 20, `${logged} lines about 60 clients`);
+    assert.ok(logged >= 1 && logged <= 30, `${logged} lines about 60 clients`);
   } finally {
     for (const c of clients) c.destroy();
   }

@@ -206,12 +206,15 @@ describe('messages (PROTOCOL.md 2-3)', () => {
     }
   });
 
-  test('a jwt in the URL gets "connected" first, then error 1003; the connection stays open', async () => {
+  test('an invalid jwt in the URL gets "connected" (user null) first, then error 1003 saying why; the connection stays open', async () => {
     const c = await WsClient.open(`${URL}&jwt=eyJhbGciOi.x.y&channels[]=documents`);
     try {
-      assert.equal((await c.inbox.take(() => true, 3000, 'the first message')).type, 'connected');
+      const first = await c.inbox.take(() => true, 3000, 'the first message');
+      assert.equal(first.type, 'connected');
+      assert.equal(first.data.user, null);
       const err = await c.take('error');
       assert.equal(err.data.code, 1003);
+      assert.match(err.data.message, /^Session is not valid: the token's header is not base64url-encoded JSON\.$/);
       c.send({ type: 'ping' });
       await c.take('pong');
     } finally {
@@ -219,12 +222,13 @@ describe('messages (PROTOCOL.md 2-3)', () => {
     }
   });
 
-  test('authentication gets error 1003 (not supported yet) and the connection stays a guest', async () => {
+  test('authentication with an invalid session gets error 1003 and the connection stays a guest (auth.test.mjs: valid ones)', async () => {
     const c = await connect();
     try {
       c.send({ type: 'authentication', data: { session: 'abc' } });
       const err = await c.take('error');
       assert.equal(err.data.code, 1003);
+      assert.match(err.data.message, /^Session is not valid: /);
       await c.subscribe([{ channels: ['documents'] }]);
       await cluster.sql(`INSERT INTO orders VALUES ('w-5', 'new')`);
       assert.equal((await c.inbox.take(isEvent())).data.payload.$id, 'w-5');

@@ -1,6 +1,6 @@
 /*
  * sealed_test.c - sealed notifications (envelope.c), the relay's replay
- * guard (sealed.c) and the log rate limiter (ratelimit.c)
+ * guard (sealed.c)
  *
  * What sealing binds (sender, database, channel, header, key), what opening
  * refuses, that a batch fills a notification exactly, and that the guard
@@ -8,7 +8,6 @@
  */
 #include "unit.h"
 #include "envelope.h"
-#include "ratelimit.h"
 #include "sealed.h"
 
 #include <stdlib.h>
@@ -393,21 +392,6 @@ test_nonce(void)
 	close(fds[1]);
 }
 
-static void
-test_ratelimit(void)
-{
-	RateLimit	rl = RATELIMIT_INIT(3, 1000);
-	uint64_t	suppressed = 99;
-
-	CHECK(ratelimit_allow(&rl, 5000, &suppressed) && suppressed == 0);
-	CHECK(ratelimit_allow(&rl, 5100, &suppressed));
-	CHECK(ratelimit_allow(&rl, 5200, &suppressed));
-	CHECK(!ratelimit_allow(&rl, 5300, &suppressed));
-	CHECK(!ratelimit_allow(&rl, 5999, &suppressed));
-	CHECK(ratelimit_allow(&rl, 6000, &suppressed) && suppressed == 2);
-	CHECK(ratelimit_allow(&rl, 6001, &suppressed) && suppressed == 0);
-}
-
 int
 main(void)
 {
@@ -422,6 +406,5 @@ main(void)
 	test_key_text();
 	test_nonce();
 	test_base64();
-	test_ratelimit();
 	return unit_summary("sealed");
 }

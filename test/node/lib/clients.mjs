@@ -13,10 +13,10 @@ import { Inbox, withTimeout } from './wait.mjs';
  * {code, reason} when the connection ends.
  */
 export class WsClient {
-  static async open(url, { headers, timeout = 5000, maxPayload, ca } = {}) {
+  static async open(url, { headers, timeout = 5000, maxPayload, ca, localAddress } = {}) {
     const c = new WsClient();
     // ca: the certificate authority of a wss:// server (a test's self-signed one)
-    c.ws = new WebSocket(url, { headers, maxPayload, handshakeTimeout: timeout, ...(ca ? { ca } : {}) });
+    c.ws = new WebSocket(url, { headers, maxPayload, handshakeTimeout: timeout, localAddress, ...(ca ? { ca } : {}) });
     c.inbox = new Inbox(`WebSocket ${url}`);
     c.raw = [];
     c.pongs = new Inbox('pongs');
@@ -34,6 +34,8 @@ export class WsClient {
       } catch {
         msg = { unparsable: data.toString(), isBinary };
       }
+      // when it arrived (not enumerable: deepEqual ignores it), for latencies
+      Object.defineProperty(msg, 'receivedAt', { value: Date.now(), enumerable: false });
       c.inbox.push(msg);
     });
     c.ws.on('pong', (data) => c.pongs.push(data.toString()));
@@ -103,11 +105,11 @@ export function isEvent(pred = () => true) {
  * wait for the peer to close.
  */
 export class RawSocket {
-  static async connect(port, { timeout = 3000 } = {}) {
+  static async connect(port, { timeout = 3000, localAddress } = {}) {
     const r = new RawSocket();
     r.data = Buffer.alloc(0);
     r.waiters = new Set();
-    r.sock = net.connect({ host: '127.0.0.1', port });
+    r.sock = net.connect({ host: '127.0.0.1', port, localAddress });
     r.sock.on('data', (d) => {
       r.data = Buffer.concat([r.data, d]);
       r.waiters.forEach((w) => w());
@@ -239,8 +241,8 @@ export function parseWsFrames(buf) {
 }
 
 /* A raw socket that has done the WebSocket upgrade; resolves {sock, frames()}. */
-export async function rawWebSocket(port, path = '/v1/realtime?project=test', extraHeaders = '') {
-  const r = await RawSocket.connect(port);
+export async function rawWebSocket(port, path = '/v1/realtime?project=test', extraHeaders = '', { localAddress } = {}) {
+  const r = await RawSocket.connect(port, { localAddress });
   const key = crypto.randomBytes(16).toString('base64');
   r.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test as nodeTest } from 'node:test';
 
+import { TEST_SECRET, serverToken } from './tokens.mjs';
 import { waitFor, withTimeout } from './wait.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -139,9 +140,12 @@ export class Cluster {
     live.add(this);
     logged.add(this);
     const conf = [...this.conf];
+    // every test relay accepts TEST_SECRET's tokens; the per-address limits
+    // are off (all test clients come from 127.0.0.1) unless a test sets them
     if (this.relayPort != null)
       conf.unshift("shared_preload_libraries = 'pg_realtime'", `pg_realtime.port = ${this.relayPort}`,
-        "pg_realtime.listen_addresses = '127.0.0.1'");
+        "pg_realtime.listen_addresses = '127.0.0.1'", `pg_realtime.jwt_secret = '${TEST_SECRET}'`,
+        ...RELAXED_LIMITS.map(([k, v]) => `pg_realtime.${k} = ${v}`));
     await run(path.join(ROOT, 'test/cluster.sh'), ['start', this.dir, String(this.port), ...conf],
       { timeout: 90000, env: { PG_CONFIG } });
     await this.sql('CREATE EXTENSION pg_realtime');
@@ -240,20 +244,34 @@ export function useCluster({ setup, teardown, ...options }) {
   return cluster;
 }
 
-/* GET /v1/health of a relay; the parsed JSON body. */
-export async function health(port, { timeout = 2000 } = {}) {
-  const res = await fetch(`http://127.0.0.1:${port}/v1/health`, { signal: AbortSignal.timeout(timeout) });
+/*
+ * Limits of the relay that the tests switch off by default, as [setting,
+ * value]: tests open many connections and send many messages from one
+ * address.  Tests of these limits set them again.
+ */
+export const RELAXED_LIMITS = [['max_connections_per_ip', 0], ['max_connects_per_minute', 0],
+  ['max_messages_per_minute', 0]];
+
+/*
+ * GET /v1/health of a relay with a server-role token (its counts); the
+ * parsed JSON body.  token: another token, or null for none.
+ */
+export async function health(port, { timeout = 2000, token = serverToken() } = {}) {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/health`, {
+    signal: AbortSignal.timeout(timeout),
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  });
   if (res.status !== 200)
     throw new Error(`GET /v1/health answered ${res.status}`);
   return res.json();
 }
 
 /* Wait until the relay answers and its LISTEN connections are all up. */
-export async function waitRelayReady(port, { timeout = 20000, since = null } = {}) {
+export async function waitRelayReady(port, { timeout = 20000, since = null, token } = {}) {
   let last = 'no answer';
   return waitFor(async () => {
     try {
-      const h = await health(port);
+      const h = await health(port, token === undefined ? {} : { token });
       last = JSON.stringify(h);
       return h.status === 'ok' && h.database.connected === h.database.listeners &&
         (since == null || since(h)) ? h : null;
@@ -270,8 +288,12 @@ export async function waitRelayReady(port, { timeout = 20000, since = null } = {
  * failure messages.
  */
 export class StandaloneRelay {
-  constructor({ port, conninfo, flags = [], nofile = null }) {
-    Object.assign(this, { port, conninfo, flags, nofile });
+  /*
+   * secret: the --jwt-secret flag (null: none; then health needs a token
+   * the relay accepts); relaxed: the RELAXED_LIMITS flags before flags.
+   */
+  constructor({ port, conninfo, flags = [], nofile = null, secret = TEST_SECRET, relaxed = true, healthToken }) {
+    Object.assign(this, { port, conninfo, flags, nofile, secret, relaxed, healthToken });
     this.log = '';
     this.child = null;
     this.exited = null;
@@ -280,7 +302,10 @@ export class StandaloneRelay {
   async start() {
     // PG_REALTIME_RELAY: another build of the relay, e.g. the sanitizer one of test/sanitize-relay.sh
     const bin = process.env.PG_REALTIME_RELAY || path.join(PGBIN, 'pg_realtime_relay');
-    const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...this.flags, ...[this.conninfo].flat()];
+    const defaults = [...(this.secret ? ['--jwt-secret', this.secret] : []),
+      ...(this.relaxed ? RELAXED_LIMITS.flatMap(([k, v]) => [`--${k.replaceAll('_', '-')}`, String(v)]) : [])];
+    const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...defaults, ...this.flags,
+      ...[this.conninfo].flat()];
     // nofile: run under a lower open-files limit (ulimit -n), through sh's exec
     this.child = this.nofile
       ? spawn('sh', ['-c', `ulimit -n ${Number(this.nofile)} && exec "$0" "$@"`, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -295,7 +320,7 @@ export class StandaloneRelay {
     }));
     try {
       await Promise.race([
-        waitRelayReady(this.port),
+        waitRelayReady(this.port, { token: this.healthToken }),
         this.exited.then((x) => { throw new Error(`relay exited early (${JSON.stringify(x)})`); }),
       ]);
     } catch (e) {
