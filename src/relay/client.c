@@ -390,7 +390,7 @@ client_flush(Client *c)
 	}
 	if (c->state == CLIENT_DEAD)
 		return;
-	relay_client_backlog_changed(relay, c, client_backlog(c));
+	relay_client_backlog_changed(c->relay, c, client_backlog(c));
 	client_update_watch(c);
 	if (c->out_head == NULL)
 	{

@@ -76,6 +76,7 @@ typedef struct PendingEvent
 	struct PendingEvent *next;
 	PendingKind kind;
 	bool		done;			/* FETCH: fetched or failed; KEYS: keys read */
+	bool		recheck;		/* EVENT: its database id, once the ids are read again */
 	RelayEvent *event;			/* EVENT, FETCH once fetched (NULL: failed) */
 	int64_t		large_id;		/* FETCH */
 	uint32_t	pid;			/* RAW: the sending backend */
@@ -119,6 +120,8 @@ struct Listener
 	/* what the setup learned */
 	char		database[64];	/* current_database() */
 	char	   *database_id;	/* the id its events carry */
+	char	   *database_ids;	/* every id they may carry, one a line (realtime.database_ids()) */
+	bool		ids_wait;		/* a key refresh that re-reads them is queued */
 	bool		accept_plaintext;	/* pg_realtime.seal is off there */
 	Sealed		sealed;
 	bool		keys_wanted;	/* refresh the keys when the connection is free */
@@ -258,6 +261,31 @@ listener_large_seen(Listener *l, int64_t id)
 }
 
 /*
+ * May an event of this database carry this database id?  The relay's
+ * session's own, or one that ALTER DATABASE or ALTER ROLE set for this
+ * database since (pg_realtime.database_id is superuser-only, so those are
+ * trusted).
+ */
+static bool
+listener_database_ok(const Listener *l, const char *id)
+{
+	size_t		len = strlen(id);
+
+	if (strcmp(id, l->database_id) == 0)
+		return true;
+	for (const char *p = l->database_ids; p && *p;)
+	{
+		const char *nl = strchr(p, '\n');
+		size_t		n = nl ? (size_t) (nl - p) : strlen(p);
+
+		if (n == len && memcmp(p, id, len) == 0)
+			return true;
+		p += n + (nl != NULL);
+	}
+	return false;
+}
+
+/*
  * Parse one event (inline, or a pointer) of a notification from pid into
  * out.  Drops what is too large, malformed, about another database or a
  * large event already fetched.
@@ -271,6 +299,7 @@ listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, c
 	int64_t		large_id = 0;
 	const char *error = NULL;
 	PendingEvent *p;
+	bool		recheck;
 
 	if (len > (size_t) l->relay->config.max_event_size_kb * 1024)
 	{
@@ -280,7 +309,8 @@ listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, c
 	switch (event_parse_bounded(text, len, ts, &limits, &ev, &large_id, &error))
 	{
 		case EVENT_NOTIFY_INLINE:
-			if (strcmp(ev->database_id, l->database_id) != 0)
+			recheck = !listener_database_ok(l, ev->database_id);
+			if (recheck && !l->ids_wait && l->relay->loop.now_ms < l->keys_read_ms + LISTENER_KEY_REFRESH_MS)
 			{
 				event_release(ev);
 				listener_drop(l, DROP_DATABASE, pid, "the event names another database");
@@ -291,9 +321,17 @@ listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, c
 				event_release(ev);
 				return;
 			}
+			if (recheck && !l->ids_wait)
+			{
+				/* a database id set since the relay connected? read them again (at most once a second) */
+				pending_append(out, pending_new(PENDING_KEYS, ts, 0));
+				l->ids_wait = true;
+			}
 			p = pending_new(PENDING_EVENT, ts, 0);
 			p->event = ev;
 			p->cost = ev->cost;
+			p->recheck = recheck;
+			p->pid = pid;
 			pending_append(out, p);
 			break;
 		case EVENT_NOTIFY_LARGE:
@@ -405,6 +443,8 @@ listener_drain_pending(Listener *l)
 				l->pending.head = opened.head;
 			}
 		}
+		else if (p->event && p->recheck && !listener_database_ok(l, p->event->database_id))
+			listener_drop(l, DROP_DATABASE, p->pid, "the event names another database");
 		else if (p->event)
 			relay_publish(l->relay, p->event);
 		pending_free(l, p);
@@ -508,6 +548,7 @@ listener_fail(Listener *l, const char *what)
 	l->conn = NULL;
 	l->listening = false;
 	l->setup_failed = false;
+	l->ids_wait = false;
 	l->query = QUERY_NONE;
 	listener_catalog_answered(l);
 	l->state = LISTENER_WAITING;
@@ -549,6 +590,7 @@ listener_destroy(Listener *l)
 	sealed_free(&l->sealed);
 	free(l->setup_error);
 	free(l->database_id);
+	free(l->database_ids);
 	free(l->conninfo);
 	free(l->channel);
 	free(l->catalog_ids);
@@ -697,13 +739,15 @@ listener_start(Listener *l)
 /* ------------------------------------------------------------ queries */
 
 /*
- * The keys as (id, base64 key, seconds until expiry or NULL); the same
- * statement in the setup and in a refresh.
+ * The keys as (id, base64 key, seconds until expiry or NULL), and on every
+ * row (at least one, with NULL keys if there are none) the database ids
+ * its events may carry; the same statement in the setup and in a refresh.
  */
 #define LISTENER_KEYS_SQL \
 	"SELECT k.id, pg_catalog.encode(k.key, 'base64'), " \
-	"pg_catalog.date_part('epoch', k.expires_at OPERATOR(pg_catalog.-) pg_catalog.now()) " \
-	"FROM realtime.keys k"
+	"pg_catalog.date_part('epoch', k.expires_at OPERATOR(pg_catalog.-) pg_catalog.now()), ids.list " \
+	"FROM (SELECT pg_catalog.string_agg(i, E'\\n') AS list FROM realtime.database_ids() AS i) AS ids " \
+	"LEFT JOIN realtime.keys k ON true"
 
 /*
  * LISTEN and read what this database is, in one transaction: LISTEN takes
@@ -805,12 +849,18 @@ static void
 listener_take_keys(Listener *l, PGresult *res)
 {
 	sealed_keys_clear(&l->sealed);
+	free(l->database_ids);
+	l->database_ids = NULL;
+	l->ids_wait = false;
+	if (PQntuples(res) > 0 && PQnfields(res) == 4 && !PQgetisnull(res, 0, 3))
+		l->database_ids = relay_strdup(PQgetvalue(res, 0, 3));
 	for (int row = 0; row < PQntuples(res); row++)
 	{
 		unsigned char key[ENVELOPE_KEY_LEN];
 		int64_t		expires_ms = -1;
 
-		if (!envelope_key_from_base64(PQgetvalue(res, row, 1), (size_t) PQgetlength(res, row, 1), key))
+		if (PQgetisnull(res, row, 0) ||
+			!envelope_key_from_base64(PQgetvalue(res, row, 1), (size_t) PQgetlength(res, row, 1), key))
 			continue;
 		if (!PQgetisnull(res, row, 2))
 			expires_ms = l->relay->loop.now_ms + (int64_t) (strtod(PQgetvalue(res, row, 2), NULL) * 1000);
@@ -954,8 +1004,9 @@ listener_on_fetch_result(Listener *l, PGresult *res, bool ok)
 				 error ? error : "not an inline event");
 		listener_drop(l, DROP_MALFORMED, 0, detail);
 	}
-	else if (strcmp(p->event->database_id, l->database_id) != 0)
+	else if (!listener_database_ok(l, p->event->database_id))
 	{
+		l->keys_wanted = true;	/* for the next ones, if an id was set since */
 		event_release(p->event);
 		p->event = NULL;
 		listener_drop(l, DROP_DATABASE, 0, "a large event names another database");
