@@ -87,6 +87,8 @@ seed_notify() {
   printf '\x00rt1:AAAAAQAAAAAAAAALAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' > $d/seed-sealed
   { printf '\x01\x00\x00\x00'; printf "\\x$(printf %02x ${#ev})"; printf '%s' "$ev"; printf '\x00\x00\x00\x02{}'; } > $d/seed-batch
   printf '\x01' > $d/seed-empty
+}
+
 # tokens signed with jwt_fuzz.c's secret, and key files
 seed_jwt() {
   local d=corpus-jwt
