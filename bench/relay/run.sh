@@ -213,15 +213,15 @@ write_events() {
 }
 
 start_relay() {
+  # the load client's thousands of connections come from four addresses:
+  # no per-address limits; tokens for phase 4 (a relay older than these
+  # flags, RELAY_BIN of an earlier build, runs without them)
+  local auth_flags=()
+  if "$OUT/pg_realtime_relay" --help | grep -q -- --max-connections-per-ip; then
+    auth_flags=(--max-connections-per-ip 0 --max-connects-per-minute 0 --jwt-secret "$BENCH_SECRET")
+  fi
   case $1 in
   pg_realtime)
-    # the load client's thousands of connections come from four addresses:
-    # no per-address limits; tokens for phase 4 (a relay older than these
-    # flags, RELAY_BIN of an earlier build, runs without them)
-    local auth_flags=()
-    if "$OUT/pg_realtime_relay" --help | grep -q -- --max-connections-per-ip; then
-      auth_flags=(--max-connections-per-ip 0 --max-connects-per-minute 0 --jwt-secret "$BENCH_SECRET")
-    fi
     "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$RELAY_PORT" --listen-addresses 127.0.0.1 \
       --channel "${CH[$1]}" --max-connections $((FAN_SUBS + USERS + 1000)) "${auth_flags[@]}" \
       "$conninfo" >>"$OUT/$1.log" 2>&1 &
@@ -229,7 +229,7 @@ start_relay() {
     ;;
   pg_realtime_plain)
     "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$PLAIN_PORT" --listen-addresses 127.0.0.1 \
-      --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) \
+      --channel "${CH[$1]}" --max-connections $((FAN_SUBS + USERS + 1000)) "${auth_flags[@]}" \
       "$conninfo options=-cpg_realtime.seal=off" >>"$OUT/$1.log" 2>&1 &
     RP[$1]=$! RPORT[$1]=$PLAIN_PORT
     ;;
