@@ -27,14 +27,16 @@ ISOLATION = $(patsubst specs/%.spec,%,$(wildcard specs/*.spec))
 
 JSONC_CFLAGS := $(shell pkg-config --cflags json-c)
 JSONC_LIBS := $(shell pkg-config --libs json-c)
+ZLIB_CFLAGS := $(shell pkg-config --cflags zlib)
+ZLIB_LIBS := $(shell pkg-config --libs zlib)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 
 WARNINGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 PG_CFLAGS = $(WARNINGS) $(EXTRA_CFLAGS)
-PG_CPPFLAGS = -I$(libpq_srcdir) -Isrc -Isrc/relay $(JSONC_CFLAGS)
-SHLIB_LINK = $(libpq) $(JSONC_LIBS) -lcrypto
+PG_CPPFLAGS = -I$(libpq_srcdir) -Isrc -Isrc/relay $(JSONC_CFLAGS) $(ZLIB_CFLAGS)
+SHLIB_LINK = $(libpq) $(JSONC_LIBS) $(ZLIB_LIBS) -lcrypto
 EXTRA_CLEAN = pg_realtime_relay src/host/relay_main.o test/unit/*_test test/unit/*.o test/fuzz/*_fuzz
 
 include $(PGXS)
@@ -47,7 +49,7 @@ $(OBJS) src/host/relay_main.o: $(wildcard src/*/*.h)
 all: pg_realtime_relay
 
 pg_realtime_relay: src/host/relay_main.o $(RELAY_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -L$(libdir) -lpq $(JSONC_LIBS) -lcrypto $(EXTRA_LDFLAGS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -L$(libdir) -lpq $(JSONC_LIBS) $(ZLIB_LIBS) -lcrypto $(EXTRA_LDFLAGS)
 
 install: install-relay
 install-relay: pg_realtime_relay
@@ -58,7 +60,7 @@ UNIT_SRCS = $(wildcard test/unit/*_test.c)
 UNIT_BINS = $(UNIT_SRCS:.c=)
 
 test/unit/%_test: test/unit/%_test.c test/unit/unit.o $(RELAY_OBJS)
-	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ $^ $(JSONC_LIBS) -L$(libdir) -lpq -lcrypto
+	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ $^ $(JSONC_LIBS) $(ZLIB_LIBS) -L$(libdir) -lpq -lcrypto
 
 test/unit/unit.o: test/unit/unit.c test/unit/unit.h
 	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<

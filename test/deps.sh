@@ -3,7 +3,7 @@
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
 need=()
-for pkg in postgresql-15 postgresql-server-dev-15 libpq-dev libjson-c-dev libssl-dev pkg-config make gcc \
+for pkg in postgresql-15 postgresql-server-dev-15 libpq-dev libjson-c-dev libssl-dev zlib1g-dev pkg-config make gcc \
            clang libclang-rt-14-dev curl openssl nginx-light chromium nodejs npm; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done

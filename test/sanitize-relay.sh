@@ -19,7 +19,7 @@ $CC -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-re
   -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare \
   -Isrc -Isrc/relay -I"$($PG_CONFIG --includedir)" $(pkg-config --cflags json-c) \
   -o "$out/pg_realtime_relay" src/host/relay_main.c src/relay/*.c \
-  -L"$($PG_CONFIG --libdir)" -lpq $(pkg-config --libs json-c) -lcrypto
+  -L"$($PG_CONFIG --libdir)" -lpq $(pkg-config --libs json-c) -lz -lcrypto
 export PG_REALTIME_RELAY="$out/pg_realtime_relay"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

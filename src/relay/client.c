@@ -15,6 +15,7 @@
 #include "relay_int.h"
 #include "auth.h"
 #include "fanout.h"
+#include "deflate.h"
 #include "http.h"
 #include "log.h"
 #include "peers.h"
@@ -64,6 +65,8 @@ static void client_process_http(Client *c);
 static void client_process_ws(Client *c);
 static void client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 						 const void *post, size_t post_len);
+static void client_queue_chunk(Client *c, RelayEvent *ev, bool deflated, const void *pre,
+							   size_t pre_len, const void *post, size_t post_len);
 static void client_start_close(Client *c, uint16_t code, const char *reason);
 static void client_respond(Client *c, int status, const char *reason, const char *content_type,
 						   const char *extra_headers, const char *body, size_t body_len);
@@ -241,11 +244,26 @@ client_read(Client *c)
 
 /* ---------------------------------------------------------------- output */
 
+/* The shared bytes of a chunk: its event's body, or the body compressed. */
+static size_t
+outchunk_shared(const OutChunk *ch, const unsigned char **p)
+{
+	if (ch->event == NULL)
+	{
+		*p = NULL;
+		return 0;
+	}
+	*p = ch->deflated ? ch->event->deflated : (const unsigned char *) ch->event->body;
+	return ch->deflated ? ch->event->deflated_len : ch->event->body_len;
+}
+
 /* Bytes of a chunk not yet written. */
 static size_t
 outchunk_rest(const OutChunk *ch)
 {
-	return ch->pre_len + ch->post_len + (ch->event ? ch->event->body_len : 0) - ch->sent;
+	const unsigned char *p;
+
+	return ch->pre_len + ch->post_len + outchunk_shared(ch, &p) - ch->sent;
 }
 
 /*
@@ -259,20 +277,49 @@ client_backlog(const Client *c)
 	return c->out_head ? c->out_bytes - outchunk_rest(c->out_head) : 0;
 }
 
+/*
+ * Queue own bytes pre and post around ev's shared body (if ev); on a gzip
+ * SSE stream, all of it compressed.
+ */
 static void
 client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 			 const void *post, size_t post_len)
+{
+	Buf			wpre = BUF_INIT;
+	Buf			wpost = BUF_INIT;
+
+	if (!c->gzip)
+	{
+		client_queue_chunk(c, ev, false, pre, pre_len, post, post_len);
+		return;
+	}
+	if (ev && !deflate_event_prepare(ev))
+	{
+		client_kill(c, "could not compress an event for a gzip stream");
+		return;
+	}
+	deflate_gzip_wrap(&c->gz, ev, pre, pre_len, post, post_len, &wpre, &wpost);
+	client_queue_chunk(c, ev, ev != NULL, wpre.data, wpre.len, wpost.data, wpost.len);
+	buf_free(&wpre);
+	buf_free(&wpost);
+}
+
+static void
+client_queue_chunk(Client *c, RelayEvent *ev, bool deflated, const void *pre, size_t pre_len,
+				   const void *post, size_t post_len)
 {
 	Relay	   *relay = c->relay;
 	OutChunk   *ch;
 	size_t		total;
 	size_t		backlog;
+	const unsigned char *shared;
 
 	if (c->state == CLIENT_DEAD)
 		return;
 	ch = relay_malloc(offsetof(OutChunk, bytes) + pre_len + post_len);
 	ch->next = NULL;
 	ch->event = ev;
+	ch->deflated = deflated;
 	ch->pre_len = (uint32_t) pre_len;
 	ch->post_len = (uint32_t) post_len;
 	ch->sent = 0;
@@ -287,7 +334,7 @@ client_queue(Client *c, RelayEvent *ev, const void *pre, size_t pre_len,
 	else
 		c->out_head = ch;
 	c->out_tail = ch;
-	total = pre_len + post_len + (ev ? ev->body_len : 0);
+	total = pre_len + post_len + outchunk_shared(ch, &shared);
 	c->out_bytes += total;
 	backlog = client_backlog(c);
 	if (backlog > (size_t) relay->config.max_client_output_kb * 1024)
@@ -336,13 +383,12 @@ client_flush(Client *c)
 
 		for (OutChunk *ch = c->out_head; ch && niov + 3 <= CLIENT_IOV_MAX; ch = ch->next)
 		{
-			size_t		body = ch->event ? ch->event->body_len : 0;
+			const unsigned char *base[3];
+			size_t		body = outchunk_shared(ch, &base[1]);
 			size_t		skip = ch->sent;
 			size_t		seg[3] = {ch->pre_len, body, ch->post_len};
-			const unsigned char *base[3];
 
 			base[0] = ch->bytes;
-			base[1] = ch->event ? (const unsigned char *) ch->event->body : NULL;
 			base[2] = ch->bytes + ch->pre_len;
 			for (int i = 0; i < 3; i++)
 			{
@@ -800,10 +846,12 @@ client_upgrade_websocket(Client *c, const HttpRequest *req)
 		client_adopt_identity(c, &auth_error);
 	else
 		client_auth_free(c);
+	c->deflate = c->relay->config.websocket_deflate && deflate_ws_offered(req);
 
 	ws_accept_key(key->p, key->len, accept);
 	buf_printf(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-			   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+			   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n", accept,
+			   c->deflate ? DEFLATE_WS_RESPONSE : "");
 	client_queue(c, NULL, b.data, b.len, NULL, 0);
 	buf_free(&b);
 	if (c->state == CLIENT_DEAD)
@@ -874,11 +922,17 @@ client_start_sse(Client *c, const HttpRequest *req)
 	}
 	{
 		Buf			b = BUF_INIT;
+		bool		gzip = c->relay->config.sse_gzip && deflate_gzip_accepted(req);
 
 		buf_printf(&b, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 				   "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n"
-				   "%s\r\nretry: 1000\n\n", head.data ? head.data : "");
+				   "%s%s\r\n", head.data ? head.data : "",
+				   gzip ? "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n" : "");
+		if (gzip)
+			deflate_gzip_header(&c->gz, &b);
 		client_queue(c, NULL, b.data, b.len, NULL, 0);
+		c->gzip = gzip;
+		client_queue(c, NULL, "retry: 1000\n\n", 13, NULL, 0);
 		buf_free(&b);
 		buf_free(&head);
 	}
@@ -1050,6 +1104,39 @@ client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t 
 	}
 }
 
+/*
+ * A whole permessage-deflate message: inflated with a limit, in a zlib
+ * stream that exists only for this call.  False if the connection failed.
+ */
+static bool
+client_handle_compressed(Client *c, uint8_t opcode, const unsigned char *p, size_t len)
+{
+	Buf			text = BUF_INIT;
+	bool		ok = false;
+
+	switch (deflate_inflate_message(p, len, (size_t) c->relay->config.max_message_bytes, &text))
+	{
+		case DEFLATE_INFLATE_OK:
+			if (opcode == WS_OP_TEXT && !utf8_valid((const unsigned char *) text.data, text.len))
+				client_fail_ws(c, WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
+			else
+			{
+				client_handle_message(c, opcode, (const unsigned char *) (text.data ? text.data : ""),
+									  text.len);
+				ok = true;
+			}
+			break;
+		case DEFLATE_INFLATE_TOO_BIG:
+			client_fail_ws(c, WS_CLOSE_TOO_BIG, "message larger than the limit once inflated");
+			break;
+		case DEFLATE_INFLATE_INVALID:
+			client_fail_ws(c, WS_CLOSE_INVALID_DATA, "compressed message is not valid DEFLATE data");
+			break;
+	}
+	buf_free(&text);
+	return ok;
+}
+
 static void
 client_handle_control(Client *c, const WsFrame *f)
 {
@@ -1094,7 +1181,8 @@ client_process_ws(Client *c)
 		const unsigned char *payload;
 		size_t		len;
 
-		r = ws_parse_frame((unsigned char *) c->in.data + off, c->in.len - off, max, true, &f);
+		r = ws_parse_frame_ext((unsigned char *) c->in.data + off, c->in.len - off, max, true,
+							   c->deflate, &f);
 		if (r == WS_PARSE_INCOMPLETE)
 			break;
 		if (r == WS_PARSE_PROTOCOL_ERROR)
@@ -1122,7 +1210,13 @@ client_process_ws(Client *c)
 			case WS_MESSAGE_PARTIAL:
 				break;
 			case WS_MESSAGE_COMPLETE:
-				client_handle_message(c, opcode, payload, len);
+				if (!c->msg.compressed)
+					client_handle_message(c, opcode, payload, len);
+				else if (!client_handle_compressed(c, opcode, payload, len))
+				{
+					ws_message_free(&c->msg);
+					return;		/* failed: client_fail_ws() reset the input */
+				}
 				ws_message_free(&c->msg);
 				break;
 			case WS_MESSAGE_PROTOCOL_ERROR:
@@ -1158,6 +1252,15 @@ client_deliver(Client *c, RelayEvent *ev, Buf *scratch)
 	if (proto_match_event(&c->session, ev, scratch) == 0)
 		return false;
 	buf_append(scratch, EVENT_BODY_SUFFIX, EVENT_BODY_SUFFIX_LEN);
+	if (c->state == CLIENT_WEBSOCKET && c->deflate && deflate_event_prepare(ev))
+	{
+		/* the compressed body, shared, then this client's stored block */
+		deflate_ws_tail(scratch);
+		head_len = ws_frame_header(head, WS_OP_TEXT, ev->deflated_len + scratch->len);
+		head[0] |= 0x40;		/* RSV1: a compressed message */
+		client_queue_chunk(c, ev, true, head, head_len, scratch->data, scratch->len);
+		return c->state != CLIENT_DEAD;
+	}
 	if (c->state == CLIENT_WEBSOCKET)
 		head_len = ws_frame_header(head, WS_OP_TEXT, ev->body_len + scratch->len);
 	else
@@ -1271,6 +1374,17 @@ client_shutdown(Client *c)
 			client_start_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 			break;
 		case CLIENT_SSE:
+			if (c->gzip)
+			{
+				Buf			t = BUF_INIT;
+
+				c->gzip = false;	/* the trailer goes out as it is */
+				deflate_gzip_trailer(&c->gz, &t);
+				client_queue(c, NULL, t.data, t.len, NULL, 0);
+				buf_free(&t);
+				if (c->state == CLIENT_DEAD)
+					break;
+			}
 			c->close_after_flush = true;
 			c->state = CLIENT_CLOSING;
 			relay_client_state_changed(c->relay, c);

@@ -270,6 +270,7 @@ event_release(RelayEvent *ev)
 	if (ev->payload)
 		json_object_put(ev->payload);
 	free(ev->body);
+	free(ev->deflated);
 	free(ev);
 }
 

@@ -60,6 +60,15 @@ typedef struct RelayEvent
 	char	   *body;
 	size_t		body_len;
 	size_t		cost;			/* bytes it holds, roughly: for memory bounds */
+
+	/*
+	 * The body compressed once for every subscriber that negotiated
+	 * compression (deflate.h), computed at the first such delivery; NULL
+	 * until then.  body_crc is the body's CRC-32, set with it.
+	 */
+	unsigned char *deflated;
+	size_t		deflated_len;
+	uint32_t	body_crc;
 } RelayEvent;
 
 /* Default nesting limit of notifications (pg_realtime.max_event_depth). */

@@ -67,6 +67,10 @@ typedef struct RelayConfig
 	int			max_connects_per_minute;	/* new connections per address */
 	int			max_messages_per_minute;	/* per WebSocket connection */
 	int			max_log_lines_per_minute;	/* client log lines per address */
+
+	/* compression (deflate.c) */
+	bool		websocket_deflate;	/* accept permessage-deflate offers */
+	bool		sse_gzip;		/* gzip SSE streams when asked to */
 } RelayConfig;
 
 typedef struct Relay Relay;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "deflate.h"
 #include "event.h"
 #include "log.h"
 #include "protocol.h"
@@ -106,6 +107,8 @@ typedef struct OutChunk
 	RelayEvent *event;
 	uint32_t	pre_len;
 	uint32_t	post_len;
+	bool		deflated;		/* the shared part is event->deflated, not
+								 * event->body (deflate.h) */
 	size_t		sent;
 	unsigned char bytes[];
 } OutChunk;
@@ -141,6 +144,10 @@ typedef struct Client
 	bool		close_after_flush;
 	bool		got_close;		/* peer sent its close frame */
 	bool		websocket;		/* upgraded: input is frames, even while closing */
+	bool		deflate;		/* permessage-deflate negotiated */
+	bool		gzip;			/* SSE body is gzip: output goes through
+								 * deflate_gzip_wrap() */
+	DeflateGzip gz;				/* the gzip stream's CRC-32 and size */
 	bool		catalog_recheck;	/* a subscription waits for a catalog
 									 * refresh (catalog.c) */
 	int8_t		counted_as;		/* 0, or the state it is counted under */

@@ -17,6 +17,9 @@
 #define INT_SETTING(name_, short_, field_, unit_, flags_, def_, min_, max_, metavar_, desc_, detail_) \
 	{name_, short_, RELAY_SETTING_INT, unit_, flags_, offsetof(RelayConfig, field_), def_, def_, \
 	 min_, max_, NULL, NULL, metavar_, desc_, detail_}
+#define BOOL_SETTING(name_, field_, flags_, def_, desc_, detail_) \
+	{name_, 0, RELAY_SETTING_BOOL, RELAY_UNIT_NONE, flags_, offsetof(RelayConfig, field_), def_, def_, \
+	 0, 1, NULL, NULL, "on|off", desc_, detail_}
 #define STRING_SETTING(name_, short_, field_, flags_, def_, metavar_, desc_, detail_) \
 	{name_, short_, RELAY_SETTING_STRING, RELAY_UNIT_NONE, flags_, offsetof(RelayConfig, field_), \
 	 0, 0, 0, 0, def_, NULL, metavar_, desc_, detail_}
@@ -138,6 +141,14 @@ const RelaySetting relay_settings[] = {
 	INT_SETTING("max_log_lines_per_minute", 0, max_log_lines_per_minute, RELAY_UNIT_NONE, 0, 30, 0, 1000000,
 				"N", "Log lines about clients of one address per minute; 0 no limit.",
 				"All addresses together get 10 times as many. Lines beyond it are counted and the count is logged with the next line."),
+
+	/* compression (deflate.c) */
+	BOOL_SETTING("websocket_deflate", websocket_deflate, 0, 1,
+				 "Compress WebSocket events with permessage-deflate when the client offers it.",
+				 "Each event is compressed once for all subscribers; connections hold no zlib state."),
+	BOOL_SETTING("sse_gzip", sse_gzip, 0, 1,
+				 "Send SSE streams gzip-encoded when the request's Accept-Encoding allows it.",
+				 "Each event is compressed once for all subscribers, as for WebSocket."),
 };
 
 const int	relay_nsettings = (int) (sizeof(relay_settings) / sizeof(relay_settings[0]));

@@ -54,6 +54,14 @@ WsParseResult
 ws_parse_frame(unsigned char *buf, size_t len, uint64_t max_payload,
 			   bool require_mask, WsFrame *frame)
 {
+	return ws_parse_frame_ext(buf, len, max_payload, require_mask, false, frame);
+}
+
+/* ws_parse_frame, also taking RSV1 (a compressed message) when allow_rsv1. */
+WsParseResult
+ws_parse_frame_ext(unsigned char *buf, size_t len, uint64_t max_payload,
+				   bool require_mask, bool allow_rsv1, WsFrame *frame)
+{
 	uint64_t	plen;
 	size_t		hlen = 2;
 	size_t		i;
@@ -65,9 +73,14 @@ ws_parse_frame(unsigned char *buf, size_t len, uint64_t max_payload,
 
 	frame->fin = (buf[0] & 0x80) != 0;
 	frame->opcode = buf[0] & 0x0F;
-	if (buf[0] & 0x70)			/* RSV1-3: no extension was negotiated */
+	frame->rsv1 = (buf[0] & 0x40) != 0;
+	/* RSV2-3: no extension uses them; RSV1 only with permessage-deflate */
+	if ((buf[0] & 0x30) || (frame->rsv1 && !allow_rsv1))
 		return WS_PARSE_PROTOCOL_ERROR;
 	if (!ws_opcode_known(frame->opcode))
+		return WS_PARSE_PROTOCOL_ERROR;
+	/* RFC 7692 6.1: control frames are never compressed */
+	if (frame->rsv1 && (frame->opcode & 0x08))
 		return WS_PARSE_PROTOCOL_ERROR;
 	/* control frames must not be fragmented (5.5) */
 	if ((frame->opcode & 0x08) && !frame->fin)
@@ -234,7 +247,8 @@ ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len,
 
 	if (frame->opcode == WS_OP_CONT)
 	{
-		if (msg->opcode == 0)
+		/* RFC 7692 6.1: RSV1 is set on the first frame only */
+		if (msg->opcode == 0 || frame->rsv1)
 			return WS_MESSAGE_PROTOCOL_ERROR;
 		op = msg->opcode;
 		utf8 = msg->utf8_state;
@@ -244,6 +258,7 @@ ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len,
 		if (msg->opcode != 0)
 			return WS_MESSAGE_PROTOCOL_ERROR;
 		op = frame->opcode;
+		msg->compressed = frame->rsv1;
 		buf_reset(&msg->data);	/* what a previous message left */
 	}
 	else
@@ -251,7 +266,8 @@ ws_message_add(WsMessage *msg, const WsFrame *frame, size_t max_len,
 
 	if (frame->payload_len > max_len || msg->data.len > max_len - (size_t) frame->payload_len)
 		return WS_MESSAGE_TOO_BIG;
-	if (op == WS_OP_TEXT)
+	/* compressed text is checked once inflated, by the caller */
+	if (op == WS_OP_TEXT && !msg->compressed)
 	{
 		utf8 = utf8_validate_step(utf8, frame->payload, (size_t) frame->payload_len);
 		if (utf8 == UTF8_REJECT)
@@ -288,5 +304,6 @@ ws_message_free(WsMessage *msg)
 {
 	buf_free(&msg->data);
 	msg->opcode = 0;
+	msg->compressed = false;
 	msg->utf8_state = UTF8_ACCEPT;
 }

@@ -43,6 +43,7 @@ typedef struct WsFrame
 	bool		fin;
 	uint8_t		opcode;
 	bool		masked;
+	bool		rsv1;			/* permessage-deflate: compressed message */
 	size_t		header_len;		/* bytes before the payload */
 	uint64_t	payload_len;
 	unsigned char *payload;		/* points into the input, unmasked */
@@ -65,10 +66,15 @@ typedef enum WsParseResult
  * as early as the bytes allow (a bad first byte fails on its own), and
  * WS_PARSE_TOO_BIG is returned as soon as the length is known, before the
  * payload arrives.  Extensions are never negotiated, so any RSV bit is an
- * error.  The parser does not track fragmentation: see WsMessage.
+ * error, unless ws_parse_frame_ext() is told that permessage-deflate was
+ * negotiated (then RSV1 marks the first frame of a compressed data message;
+ * on a control frame it is still an error).  The parser does not track
+ * fragmentation: see WsMessage.
  */
 extern WsParseResult ws_parse_frame(unsigned char *buf, size_t len, uint64_t max_payload,
 									bool require_mask, WsFrame *frame);
+extern WsParseResult ws_parse_frame_ext(unsigned char *buf, size_t len, uint64_t max_payload,
+										bool require_mask, bool allow_rsv1, WsFrame *frame);
 
 /*
  * Write a server (unmasked, final) frame header for a payload of len bytes
@@ -103,11 +109,14 @@ typedef struct WsMessage
 {
 	uint8_t		opcode;			/* of the fragmented message being assembled;
 								 * 0 when none is */
+	bool		compressed;		/* RSV1 on its first frame (permessage-deflate):
+								 * payload and size limit are the compressed
+								 * bytes, UTF-8 is not checked here */
 	uint32_t	utf8_state;		/* validation state across fragments */
 	Buf			data;			/* the fragments so far */
 } WsMessage;
 
-#define WS_MESSAGE_INIT {0, UTF8_ACCEPT, BUF_INIT}
+#define WS_MESSAGE_INIT {0, false, UTF8_ACCEPT, BUF_INIT}
 
 typedef enum WsMessageResult
 {

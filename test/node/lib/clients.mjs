@@ -13,10 +13,12 @@ import { Inbox, withTimeout } from './wait.mjs';
  * {code, reason} when the connection ends.
  */
 export class WsClient {
-  static async open(url, { headers, timeout = 5000, maxPayload, ca, localAddress } = {}) {
+  static async open(url, { headers, timeout = 5000, maxPayload, ca, localAddress, perMessageDeflate } = {}) {
     const c = new WsClient();
-    // ca: the certificate authority of a wss:// server (a test's self-signed one)
-    c.ws = new WebSocket(url, { headers, maxPayload, handshakeTimeout: timeout, localAddress, ...(ca ? { ca } : {}) });
+    // ca: the certificate authority of a wss:// server (a test's self-signed one);
+    // perMessageDeflate: ws's option (ws offers permessage-deflate by default)
+    c.ws = new WebSocket(url, { headers, maxPayload, handshakeTimeout: timeout, localAddress, ...(ca ? { ca } : {}),
+      ...(perMessageDeflate !== undefined ? { perMessageDeflate } : {}) });
     c.inbox = new Inbox(`WebSocket ${url}`);
     c.raw = [];
     c.pongs = new Inbox('pongs');
