@@ -4,7 +4,8 @@
 #
 # Builds pg_realtime_relay from src/relay with clang -fsanitize=address,undefined
 # and runs the standalone end-to-end tests, the hostile-client test, the
-# resource attacks and the key tests (tokens, JWKS, SIGHUP) against it
+# resource attacks, the key tests (tokens, JWKS, SIGHUP) and the compression
+# test (permessage-deflate and gzip clients, zip bombs) against it
 # (PG_REALTIME_RELAY).  Any sanitizer report aborts the relay, which the
 # tests see as a failed request or an unclean exit.  Needs test/node's
 # npm packages (test/run.sh installs them) and the installed extension.
@@ -24,4 +25,5 @@ export PG_REALTIME_RELAY="$out/pg_realtime_relay"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 node --experimental-websocket --test --test-concurrency=1 \
-  test/node/standalone.test.mjs test/node/hostile.test.mjs test/node/limits.test.mjs test/node/auth.test.mjs
+  test/node/standalone.test.mjs test/node/hostile.test.mjs test/node/limits.test.mjs test/node/auth.test.mjs \
+  test/node/deflate.test.mjs

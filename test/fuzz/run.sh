@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the libFuzzer targets (http_fuzz, ws_fuzz, notify_fuzz, jwt_fuzz) with ASan and UBSan and run
+# Build the libFuzzer targets (http_fuzz, ws_fuzz, notify_fuzz, jwt_fuzz, deflate_fuzz) with ASan and UBSan and run
 # each for a bounded time.  Exits non-zero if a target crashes or finds a
 # sanitizer error; the reproducer and each run's log are left in
 # test/fuzz/corpus-artifacts/ (git-ignored, like the corpora).
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=../..
 seconds=${FUZZ_SECONDS:-30}
-targets=${*:-http ws notify jwt}
+targets=${*:-http ws notify jwt deflate}
 CC=${CC_FUZZ:-clang}
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
         -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare
@@ -31,6 +31,7 @@ srcs_jwt="$root/src/relay/jwt.c $root/src/relay/jsontext.c $(pkg-config --libs j
 # notifications: envelopes, the replay guard and event parsing (json-c)
 srcs_notify="$root/src/relay/envelope.c $root/src/relay/sealed.c $root/src/relay/event.c
       $root/src/relay/jsontext.c $root/src/relay/utf8.c $(pkg-config --cflags --libs json-c)"
+srcs_deflate="$root/src/relay/deflate.c $root/src/relay/http.c $root/src/relay/ws.c $root/src/relay/utf8.c -lz"
 
 # relay_log for the fuzz binaries (buf.c calls it on out-of-memory)
 cat > "$tmp/log_stub.c" <<'C'
@@ -110,6 +111,20 @@ seed_jwt() {
   printf '\x02Zm9vYmFy' > $d/seed-b64
 }
 
+seed_deflate() {
+  local d=corpus-deflate
+  mkdir -p $d
+  # 0: a compressed message ({"type":"ping"}, sync flush, 00 00 ff ff removed)
+  printf '\x00\xaaV*\xa9,HU\xb2R*\xc8\xccKW\xaa\x05\x00' > $d/seed-ping
+  # 1: a zip bomb under a small limit (2 KB of zeros)
+  printf '\x01' > $d/seed-bomb
+  head -c 2048 /dev/zero | python3 -c 'import sys,zlib; c=zlib.compressobj(6, zlib.DEFLATED, -15); sys.stdout.buffer.write(c.compress(sys.stdin.buffer.read()) + c.flush(zlib.Z_SYNC_FLUSH)[:-4])' >> $d/seed-bomb
+  # 2: offers and Accept-Encoding
+  printf '\x02GET / HTTP/1.1\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, permessage-deflate; server_max_window_bits="15"\r\nAccept-Encoding: gzip;q=0.5, br\r\n\r\n' > $d/seed-offer
+  # 3: an outbound body and tail
+  printf '\x03\x20{"type":"event","data":{"events":["a","a","a"],"subscriptions":["s0"]}}' > $d/seed-out
+}
+
 status=0
 art=corpus-artifacts
 mkdir -p $art
@@ -124,6 +139,7 @@ for t in $targets; do
   # http inputs go past the 4096-byte head limit the target uses
   maxlen=-max_len=8192
   [ $t = ws ] && maxlen=-max_len=70000
+  [ $t = deflate ] && maxlen=-max_len=20000
   echo "== ${t}_fuzz: running ${seconds}s"
   if ! ./${t}_fuzz corpus-$t $dict $maxlen -max_total_time="$seconds" -print_final_stats=1 \
        -artifact_prefix=$art/${t}- ${FUZZ_ARGS:-} 2> $art/${t}.log; then

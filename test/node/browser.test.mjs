@@ -140,3 +140,39 @@ test('a schema name as database id shows the relay\'s warning', async () => {
   await untilText('#problems', /relay warning: channel "databases\.public\.collections\.orders\.documents" never matches/,
     'the warning');
 });
+
+test('Chromium negotiates permessage-deflate both ways and takes gzip SSE (deflate.test.mjs has the details)', async () => {
+  await open('project=demo');
+  await untilText('#state', /^subscribed/, 'the page to start');
+  // what the relay answers to Chromium's requests, from the DevTools protocol
+  const responses = [];
+  cdp.ws.on('message', (data) => {
+    const msg = JSON.parse(data);
+    if (msg.method === 'Network.responseReceived') responses.push(msg.params.response);
+  });
+  await cdp.send('Network.enable');
+  // a socket and an EventSource of the page's own; Chromium compresses
+  // every message it sends on a deflate connection, the subscribe too
+  await cdp.send('Runtime.evaluate', { expression: `
+    window.got = { ws: [], sse: [] };
+    window.sock = new WebSocket('ws://127.0.0.1:${RELAY}/v1/realtime?project=demo');
+    sock.onmessage = (e) => got.ws.push(JSON.parse(e.data));
+    sock.onopen = () => sock.send(JSON.stringify({ type: 'subscribe', data: [{ channels: ['documents'] }] }));
+    window.es = new EventSource('http://127.0.0.1:${RELAY}/v1/realtime?project=demo&channels[]=documents');
+    es.onmessage = (e) => got.sse.push(JSON.parse(e.data));
+    es.onopen = () => got.sseOpen = true;` });
+  const evaluate = async (expression) => (await cdp.send('Runtime.evaluate', { expression, returnByValue: true })).result.value;
+  await waitFor(() => evaluate(`got.ws.some((m) => m.type === 'response' && m.data.to === 'subscribe') && got.sseOpen === true`),
+    { timeout: 15000, what: 'the compressed subscribe answered and the EventSource open' });
+  assert.equal(await evaluate('sock.extensions'),
+    'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
+  const sse = responses.find((r) => r.url.startsWith(`http://127.0.0.1:${RELAY}/v1/realtime`));
+  assert.equal(sse?.headers['Content-Encoding'] ?? sse?.headers['content-encoding'], 'gzip');
+
+  await cluster.sql(`INSERT INTO orders VALUES (2, 'grace', 99)`);
+  const [ws, es] = await waitFor(() => evaluate(`[got.ws.find((m) => m.type === 'event'), got.sse[0]]`)
+    .then((v) => (v[0] && v[1] ? v : null)), { timeout: 15000, what: 'the event on both' });
+  assert.deepEqual([ws.data.payload.id, ws.data.payload.customer], [2, 'grace']);
+  assert.deepEqual({ ...ws.data, subscriptions: null }, { ...es.data, subscriptions: null });
+  await evaluate('sock.close(); es.close(); true');
+});
