@@ -18,6 +18,9 @@
 #                                           # sealed events against plaintext
 #                                           # ones (pg_realtime.seal = off)
 #   PHASES=users bench/relay/run.sh         # phase 4 only, into results-users.md
+#   MODE=deflate bench/relay/run.sh         # compression: today's build (main),
+#                                           # this build, this build with deflate
+#                                           # clients; writes results-deflate.md
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,12 +59,17 @@ USERS=${USERS:-1000}                      # phase 4: subscribers, one user each
 TEAM=${TEAM:-100}                         # phase 4: users per team
 USERS_REPEAT=${USERS_REPEAT:-3}           # phase 4: measurements of each case
 BENCH_SECRET=bench-secret-for-the-relay-benchmark-0123
+MODE=${MODE:-compare}                     # compare (with Node) or deflate
+BASE_REF=${BASE_REF:-main}                # MODE=deflate: "today's build"
+ROUNDS=${ROUNDS:-3}                       # MODE=deflate: latency phases per relay
+RESULTS_DEFLATE=${RESULTS_DEFLATE:-$here/results-deflate.md}
+if [ "$MODE" = deflate ]; then RELAYS="base pg_realtime deflate"; fi
 if [ "${QUICK:-0}" = 1 ]; then
   LAT_SECS=${LAT_SECS_QUICK:-5} STEP_SECS=3 STEP_RATES="20 100 300 1000 3000" LAT_SWEEP_SECS=3
   FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30 USERS_REPEAT=1
 fi
 command_line="$0 $*"
-env_line=$(env | grep -E '^(RELAYS|BASELINE|PHASES|USERS|TEAM|USERS_REPEAT|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
+env_line=$(env | grep -E '^(MODE|BASE_REF|ROUNDS|RELAYS|BASELINE|PHASES|USERS|TEAM|USERS_REPEAT|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
 
 ncpu=$(nproc)
 if [ "$PIN" = auto ]; then
@@ -144,6 +152,10 @@ declare -A LABEL=([pg_realtime]="pg_realtime" [node]="Node baseline" [pg_realtim
 # the writer's session options per relay: the plaintext one's writer and
 # relay both run with pg_realtime.seal = off (the relay then accepts plaintext)
 declare -A WOPTS=([pg_realtime]="" [node]="" [pg_realtime_plain]=" -cpg_realtime.seal=off")
+# MODE=deflate: today's build (base), this build for deflate clients
+CH+=([base]=rt_bench_base [deflate]=rt_bench_deflate)
+LABEL+=([base]="today's build" [deflate]="deflate clients")
+WOPTS+=([base]="" [deflate]="")
 use() {
   CUR=$1
   RELAY_PID=${RP[$1]:-} PORT=${RPORT[$1]:-} WL_PID=${WLP[$1]:-} WL_OUT=${WLO[$1]:-}
@@ -153,7 +165,9 @@ use() {
 start_load() {
   local out=$OUT/$2.wsload sources=$(( ($1 + 9999) / 10000 * 4 ))
   : >"$out"
-  "${load_pin[@]}" "$OUT/wsload" -p "$PORT" -c "$1" -s "$sources" "${@:3}" >"$out" 2>"$out.err" &
+  local z=()
+  [ "$CUR" = deflate ] && z=(-z)    # offers permessage-deflate, inflates
+  "${load_pin[@]}" "$OUT/wsload" -p "$PORT" -c "$1" -s "$sources" "${@:3}" "${z[@]}" >"$out" 2>"$out.err" &
   WLP[$CUR]=$! WLO[$CUR]=$out
   pids+=("${WLP[$CUR]}")
   use "$CUR"
@@ -233,6 +247,15 @@ start_relay() {
       "$conninfo options=-cpg_realtime.seal=off" >>"$OUT/$1.log" 2>&1 &
     RP[$1]=$! RPORT[$1]=$PLAIN_PORT
     ;;
+  base | deflate)
+    # base: today's build (BASE_REF); deflate: this build, for deflate clients
+    local bin=$OUT/pg_realtime_relay port=$((RELAY_PORT + 3))
+    [ "$1" = base ] && bin=$OUT/base_relay port=$((RELAY_PORT + 2))
+    "${relay_pin[@]}" "$bin" --port "$port" --listen-addresses 127.0.0.1 \
+      --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) \
+      --max-connections-per-ip 0 --max-connects-per-minute 0 "$conninfo" >>"$OUT/$1.log" 2>&1 &
+    RP[$1]=$! RPORT[$1]=$port
+    ;;
   node)
     (cd "$here/node-baseline" &&
       PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=postgres \
@@ -266,6 +289,14 @@ if [[ " $RELAYS " == *" pg_realtime "* ]]; then
   relay_built=$(date -u -r "$RELAY_BIN" '+%Y-%m-%d %H:%M UTC')
   relay_sum=$(sha256sum "$RELAY_BIN" | cut -c1-12)
   cp "$RELAY_BIN" "$OUT/pg_realtime_relay"
+fi
+if [ "$MODE" = deflate ]; then
+  log "building today's relay ($BASE_REF) for the same run"
+  rm -rf "$OUT/base-src" && mkdir -p "$OUT/base-src"
+  git -C "$root" archive "$BASE_REF" | tar -x -C "$OUT/base-src"
+  make -s -C "$OUT/base-src" pg_realtime_relay >/dev/null
+  cp "$OUT/base-src/pg_realtime_relay" "$OUT/base_relay"
+  base_commit=$(git -C "$root" rev-parse --short "$BASE_REF")
 fi
 
 log "starting a throwaway cluster on port $PG_PORT"
@@ -308,8 +339,71 @@ busy_start=$(cpu_busy 2)
 others_start=$(top -bn1 -w 200 | awk 'NR > 7 && $9 + 0 >= 5 { printf "%s %s%%, ", $12, $9 }' | sed 's/, $//')
 started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 
+# verdict VALUE OP LIMIT: met, **missed** or n/a
+verdict() {
+  case $1 in n/a | "") echo n/a; return ;; esac
+  awk -v v="$1" -v lim="$3" "BEGIN { r = (v $2 lim) ? \"met\" : \"**missed**\"; print r }"
+}
+
 # --- phases -----------------------------------------------------------------
 declare -A R     # R[relay.metric]
+deflate_md=""
+
+# MODE=deflate: the three relays side by side, SUBS subscribers each, then
+# ROUNDS latency phases per relay, alternating; writes RESULTS_DEFLATE
+deflate_mode() {
+  local relay rss0 n
+  log "== compression: $RELAYS, $SUBS subscribers each, $LAT_RATE ev/s, $ROUNDS rounds of ${LAT_SECS}s"
+  for relay in $RELAYS; do start_relay "$relay"; done
+  for relay in $RELAYS; do
+    use "$relay"
+    rss0=$(rss_kb "$RELAY_PID")
+    start_load "$SUBS" "$relay-1k"
+    sleep 2
+    n=$(kv "${WLREADY[$relay]}" connected)
+    R[$relay.rss_per_conn]=$(awk -v a="$rss0" -v b="$(rss_kb "$RELAY_PID")" -v n="$n" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')
+    log "  $relay: idle RSS per connection ${R[$relay.rss_per_conn]} kB"
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    for relay in $RELAYS; do use "$relay"; latency_phase; done
+  done
+  dget() { echo "${R[$1]:-0}"; }
+  us() { awk -v c="$(dget "$1.sum_ticks")" -v hz="$hz" -v d="$(dget "$1.sum_events")" 'BEGIN { printf "%.2f", d ? 1e6 * c / hz / d : 0 }'; }
+  per() { awk -v b="$(dget "$1.sum_$2")" -v e="$(dget "$1.sum_events")" 'BEGIN { printf "%d", e ? b / e : 0 }'; }
+  rat() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+  local wire_ratio cpu_ratio cpu_ratio_plain
+  wire_ratio=$(rat "$(per deflate wire)" "$(per base wire)")
+  cpu_ratio=$(rat "$(us deflate)" "$(us base)")
+  cpu_ratio_plain=$(rat "$(us pg_realtime)" "$(us base)")
+  {
+    echo "# Relay benchmark: permessage-deflate, in the same run as today's build"
+    echo
+    echo "- command: \`${env_line}${command_line}\`"
+    echo "- date: $started; $(uname -sr); nproc $ncpu; load average $load_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+    echo "- $([ "$PIN" = 1 ] && echo "relay pinned to CPU $RELAY_CPU; load client, writer and PostgreSQL to CPU $LOAD_CPU" || echo "no pinning")"
+    echo "- machine CPU busy before the benchmark started its processes: ${busy_start}% of $ncpu CPUs (${others_start:-nothing else above 5%})"
+    echo "- base: \`$BASE_REF\` ($base_commit) built in this run; this build: \`$RELAY_BIN\` (sha256 ${relay_sum:-?}; repository at $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?'))"
+    echo "- base and pg_realtime: clients without deflate (wsload); deflate: this build, clients offering permessage-deflate (wsload -z, which inflates every message)"
+    echo "- $SUBS subscribers per relay, $LAT_RATE events/s, $ROUNDS rounds of ${LAT_SECS}s per relay, relays alternating; figures are sums over the rounds"
+    echo
+    echo "| metric | base (today) | pg_realtime, plain clients | deflate clients | deflate / base | target |"
+    echo "|---|---:|---:|---:|---:|---|"
+    echo "| wire bytes per delivery (frame header + payload) | $(per base wire) | $(per pg_realtime wire) | $(per deflate wire) | $wire_ratio | ≤ 0.35: $(verdict "$wire_ratio" '<=' 0.35) |"
+    echo "| message bytes per delivery (inflated) | $(per base bytes) | $(per pg_realtime bytes) | $(per deflate bytes) | | |"
+    echo "| relay CPU per delivery (µs) | $(us base) | $(us pg_realtime) | $(us deflate) | $cpu_ratio | ≤ 0.7: $(verdict "$cpu_ratio" '<=' 0.7) |"
+    echo "| … this build, plain clients / base | | $cpu_ratio_plain | | | |"
+    echo "| idle RSS per connection (kB, $SUBS connections) | $(dget base.rss_per_conn) | $(dget pg_realtime.rss_per_conn) | $(dget deflate.rss_per_conn) | | < 1 KB |"
+    echo
+    echo "Each round (delivered / expected, relay µs per delivery, wire bytes per delivery, relay and load client CPU %, latency):"
+    echo
+    echo "| relay | delivered / expected | µs / delivery | wire bytes / delivery | relay CPU % | load client CPU % | p50 ms | p99 ms |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s' "$deflate_md"
+  } >"$RESULTS_DEFLATE.tmp"
+  mv "$RESULTS_DEFLATE.tmp" "$RESULTS_DEFLATE"
+  cat "$RESULTS_DEFLATE"
+}
+
 declare -A STEPPING ATTEMPT
 steps_md=""
 sweep_md=""
@@ -365,6 +459,12 @@ latency_phase() {
   R[$name.lat_first]="$(kv "$line" first_p50_ms) / $(kv "$line" first_p99_ms)"
   R[$name.lat_spread]="$(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms)"
   R[$name.lat_frame]=$(awk -v b="$(kv "$line" bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }')
+  # sums over the rounds of MODE=deflate: relay CPU, deliveries, wire bytes
+  R[$name.sum_ticks]=$(( ${R[$name.sum_ticks]:-0} + r1 - r0 ))
+  R[$name.sum_events]=$(( ${R[$name.sum_events]:-0} + $(kv "$line" events) ))
+  R[$name.sum_wire]=$(( ${R[$name.sum_wire]:-0} + $(kv "$line" wire_bytes) ))
+  R[$name.sum_bytes]=$(( ${R[$name.sum_bytes]:-0} + $(kv "$line" bytes) ))
+  deflate_md+="| $name | $(kv "$line" events) / $(( $(kv "$w" n) * SUBS )) | $(awk -v c="$((r1 - r0))" -v hz="$hz" -v d="$(kv "$line" events)" 'BEGIN { printf "%.2f", d ? 1e6 * c / hz / d : 0 }') | $(awk -v b="$(kv "$line" wire_bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }') | ${R[$name.lat_cpu_pct]} | ${R[$name.lat_load_cpu_pct]} | $(kv "$line" p50_ms) | $(kv "$line" p99_ms) |"$'\n'
   R[$name.lat_complete]=$(awk -v d="$(kv "$line" events)" -v x="$(( $(kv "$w" n) * SUBS ))" 'BEGIN { printf "%.2f", x ? 100 * d / x : 0 }')
   sweep_row "$SUBS" "$line" "$w"
   if [ $drained = no ]; then
@@ -452,6 +552,11 @@ fanout_phase() {
   R[$name.fan_other_cpu_pct]=$(pct "$((m1 - m0 - (c1 - c0) - (wt1 - wt0)))" "$t0" "$t1")
   stop_load
 }
+
+if [ "$MODE" = deflate ]; then
+  deflate_mode
+  exit 0
+fi
 
 # Phases 0-2 run both relays side by side and alternate between them, so a
 # neighbour's job on this shared machine spoils both alike, not one.
@@ -601,11 +706,6 @@ ratio() {
   [ $has_both = 1 ] || { echo "n/a"; return; }
   awk -v a="$(get "pg_realtime.$1")" -v b="$(get "$BASELINE.$1")" \
     'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }'
-}
-# verdict VALUE OP LIMIT: met, **missed** or n/a
-verdict() {
-  case $1 in n/a | "") echo n/a; return ;; esac
-  awk -v v="$1" -v lim="$3" "BEGIN { r = (v $2 lim) ? \"met\" : \"**missed**\"; print r }"
 }
 row() { # label metric [target text, op, limit, value to check]
   printf '| %s | %s | %s | %s | %s |\n' "$1" "$(get "pg_realtime.$2")" "$(get "$BASELINE.$2")" "$(ratio "$2")" "${3:-}"

@@ -13,6 +13,11 @@
  * With -A, connection i sends line i of the file TOKENS as its
  * "Authorization: Bearer" token (one user per connection).
  *
+ * With -z it offers permessage-deflate (RFC 7692) and inflates compressed
+ * messages, counting both their wire bytes ("wire_bytes") and inflated
+ * bytes ("bytes"); the relay's answer server_no_context_takeover lets one
+ * inflater, reset per message, serve every connection.
+ *
  * Prints "ready ..." once every connection got "connected" (or failed).
  * SIGUSR1 prints a "window ..." line of key=value statistics since the last
  * one and starts a new window; SIGUSR2 prints a "progress ..." line (events
@@ -37,6 +42,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define SCRATCH_SIZE (256 * 1024)
 #define MAX_HANDSHAKES_IN_FLIGHT 256
@@ -69,6 +75,8 @@ typedef struct Conn
 	char	   *frag;			/* fragmented message so far */
 	uint32_t	frag_len;
 	uint32_t	frag_cap;
+	bool		frag_compressed;	/* RSV1 on the fragmented message's first frame */
+	uint32_t	frag_wire;		/* its frames' bytes on the wire */
 	char	   *out;			/* bytes the socket did not take yet */
 	uint32_t	out_len;
 	int64_t		next_ping_us;
@@ -79,7 +87,8 @@ typedef struct Window
 	int64_t		start_us;
 	uint64_t	events;			/* event frames received */
 	uint64_t	stamped;		/* ... carrying a sent_us */
-	uint64_t	bytes;			/* bytes of event messages */
+	uint64_t	bytes;			/* bytes of event messages (inflated) */
+	uint64_t	wire_bytes;		/* their frames' bytes on the wire */
 	uint64_t	pongs;
 	uint64_t	errors;			/* "error" messages */
 	uint64_t	other;
@@ -131,6 +140,10 @@ static char *scratch;
 static Window win;
 static int64_t start_us;
 static bool verbose = false;
+static bool deflate_offer = false;	/* -z */
+static z_stream inflater;
+static char *inflated;
+static size_t inflated_cap;
 
 static const unsigned char ping_payload[] = "{\"type\":\"ping\"}";
 
@@ -306,7 +319,7 @@ window_print(const char *label)
 
 	span_quantiles(&first50, &first99, &spread50, &spread99);
 
-	printf("%s secs=%.3f open=%d dead=%d events=%llu stamped=%llu bytes=%llu"
+	printf("%s secs=%.3f open=%d dead=%d events=%llu stamped=%llu bytes=%llu wire_bytes=%llu"
 		   " deliveries_per_s=%.0f span_secs=%.3f span_rate=%.0f"
 		   " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f"
 		   " first_recv_us=%lld last_recv_us=%lld min_sent_us=%lld max_sent_us=%lld"
@@ -314,7 +327,7 @@ window_print(const char *label)
 		   " distinct=%d first_p50_ms=%.3f first_p99_ms=%.3f spread_p50_ms=%.3f spread_p99_ms=%.3f\n",
 		   label, secs, count_state(CONN_OPEN), count_state(CONN_DEAD),
 		   (unsigned long long) win.events, (unsigned long long) win.stamped,
-		   (unsigned long long) win.bytes,
+		   (unsigned long long) win.bytes, (unsigned long long) win.wire_bytes,
 		   secs > 0 ? win.events / secs : 0, span, span > 0 ? win.events / span : 0,
 		   hist_quantile(&win, 0.50) / 1e3, hist_quantile(&win, 0.99) / 1e3,
 		   hist_quantile(&win, 0.999) / 1e3, win.max_lat_us / 1e3,
@@ -514,7 +527,7 @@ find_int(const char *msg, size_t len, const char *key, size_t keylen, int64_t *o
 
 /* One complete text message from the server. */
 static void
-handle_message(Conn *c, const char *msg, size_t len, int64_t recv_us)
+handle_message(Conn *c, const char *msg, size_t len, int64_t recv_us, size_t wire)
 {
 	static const char type_key[] = "\"type\":\"";
 	const char *t = memmem(msg, len < 64 ? len : 64, type_key, sizeof(type_key) - 1);
@@ -539,6 +552,7 @@ handle_message(Conn *c, const char *msg, size_t len, int64_t recv_us)
 		}
 		win.events++;
 		win.bytes += len + (t - msg);
+		win.wire_bytes += wire;
 		if (win.first_recv_us == 0)
 			win.first_recv_us = recv_us;
 		win.last_recv_us = recv_us;
@@ -585,6 +599,42 @@ handle_message(Conn *c, const char *msg, size_t len, int64_t recv_us)
 		win.other++;
 }
 
+/* A compressed message (RFC 7692 7.2.2): inflated into the shared buffer. */
+static void
+handle_compressed(Conn *c, const char *msg, size_t len, int64_t recv_us, size_t wire)
+{
+	static const unsigned char tail[4] = {0, 0, 0xff, 0xff};
+	size_t		out = 0;
+	int			rc = Z_OK;
+
+	inflateReset(&inflater);
+	for (int part = 0; part < 2 && rc == Z_OK; part++)
+	{
+		inflater.next_in = part == 0 ? (unsigned char *) msg : (unsigned char *) tail;
+		inflater.avail_in = part == 0 ? (uInt) len : 4;
+		do
+		{
+			if (inflated_cap - out < 65536)
+			{
+				inflated_cap = inflated_cap * 2 + 65536;
+				inflated = xrealloc(inflated, inflated_cap);
+			}
+			inflater.next_out = (unsigned char *) inflated + out;
+			inflater.avail_out = (uInt) (inflated_cap - out);
+			rc = inflate(&inflater, Z_SYNC_FLUSH);
+			out = inflated_cap - inflater.avail_out;
+		} while (rc == Z_OK && inflater.avail_out == 0);
+		if (rc == Z_BUF_ERROR)
+			rc = Z_OK;
+	}
+	if (rc != Z_OK && rc != Z_STREAM_END)
+	{
+		conn_close(c, "invalid compressed message");
+		return;
+	}
+	handle_message(c, inflated, out, recv_us, wire);
+}
+
 /*
  * Parse as many whole frames as buf holds; returns the bytes consumed, or -1
  * after closing the connection.
@@ -598,6 +648,7 @@ parse_frames(Conn *c, const char *buf, size_t len, int64_t recv_us)
 	{
 		const unsigned char *h = (const unsigned char *) buf + pos;
 		int			fin = h[0] & 0x80;
+		bool		rsv1 = (h[0] & 0x40) != 0;
 		int			opcode = h[0] & 0x0f;
 		int			masked = h[1] & 0x80;
 		uint64_t	plen = h[1] & 0x7f;
@@ -647,9 +698,18 @@ parse_frames(Conn *c, const char *buf, size_t len, int64_t recv_us)
 			case 0x2:
 				if (fin && opcode != 0 && c->frag_len == 0)
 				{
-					handle_message(c, payload, plen, recv_us);
+					if (rsv1)
+						handle_compressed(c, payload, plen, recv_us, hlen + plen);
+					else
+						handle_message(c, payload, plen, recv_us, hlen + plen);
 					break;
 				}
+				if (opcode != 0)
+				{
+					c->frag_compressed = rsv1;
+					c->frag_wire = 0;
+				}
+				c->frag_wire += hlen + plen;
 				/* a fragment: gather until FIN */
 				if (c->frag_len + plen > c->frag_cap)
 				{
@@ -660,7 +720,10 @@ parse_frames(Conn *c, const char *buf, size_t len, int64_t recv_us)
 				c->frag_len += plen;
 				if (fin)
 				{
-					handle_message(c, c->frag, c->frag_len, recv_us);
+					if (c->frag_compressed)
+						handle_compressed(c, c->frag, c->frag_len, recv_us, c->frag_wire);
+					else
+						handle_message(c, c->frag, c->frag_len, recv_us, c->frag_wire);
 					c->frag_len = 0;
 				}
 				break;
@@ -850,7 +913,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: wsload -p PORT [-H HOST] [-c CONNS] [-u PATH] [-s SOURCES] [-A TOKENS] [-v]\n"
+			"usage: wsload -p PORT [-H HOST] [-c CONNS] [-u PATH] [-s SOURCES] [-A TOKENS] [-v] [-z]\n"
 			"  -c  connections to open [1000]\n"
 			"  -A  file of tokens, one per line: connection i authenticates with line i\n"
 			"  -u  request path [/v1/realtime?project=bench&channels[]=documents]\n"
@@ -870,7 +933,7 @@ main(int argc, char **argv)
 	int64_t		next_ping_sweep = 0;
 	struct epoll_event sev = {.events = EPOLLIN, .data.u64 = SIGNAL_TAG};
 
-	while ((opt = getopt(argc, argv, "p:H:c:u:s:A:v")) != -1)
+	while ((opt = getopt(argc, argv, "p:H:c:u:s:A:vz")) != -1)
 	{
 		switch (opt)
 		{
@@ -919,6 +982,14 @@ main(int argc, char **argv)
 			case 'v':
 				verbose = true;
 				break;
+			case 'z':
+				deflate_offer = true;
+				if (inflateInit2(&inflater, -15) != Z_OK)
+				{
+					fprintf(stderr, "wsload: inflateInit2 failed\n");
+					return 1;
+				}
+				break;
 			default:
 				usage();
 		}
@@ -937,7 +1008,8 @@ main(int argc, char **argv)
 	request_len = asprintf(&request,
 						   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 						   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-						   "Sec-WebSocket-Version: 13\r\n\r\n", path, host, port);
+						   "Sec-WebSocket-Version: 13\r\n%s\r\n", path, host, port,
+						   deflate_offer ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "");
 	conns = calloc(nconns, sizeof(Conn));
 	scratch = malloc(SCRATCH_SIZE);
 	spans = calloc(SPAN_SLOTS, sizeof(EventSpan));

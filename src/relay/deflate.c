@@ -246,13 +246,28 @@ void
 deflate_ws_tail(Buf *b)
 {
 	Buf			t = BUF_INIT;
+	size_t		n = b->len;
 
-	deflate_append_stored_rest(&t, b->data, b->len);
+	if (n <= DEFLATE_STORED_MAX)
+	{
+		/* the usual case, in place: LEN NLEN before the bytes */
+		buf_reserve(b, 5);
+		memmove(b->data + 4, b->data, n);
+		b->data[0] = (char) (n & 0xff);
+		b->data[1] = (char) (n >> 8);
+		b->data[2] = (char) (~n & 0xff);
+		b->data[3] = (char) ((~n >> 8) & 0xff);
+		b->len = n + 4;
+	}
+	else
+	{
+		deflate_append_stored_rest(&t, b->data, b->len);
+		buf_reset(b);
+		buf_append(b, t.data, t.len);
+		buf_free(&t);
+	}
 	/* one more empty stored block's header; the receiver adds 00 00 ff ff */
-	buf_append(&t, "\0", 1);
-	buf_reset(b);
-	buf_append(b, t.data, t.len);
-	buf_free(&t);
+	buf_append(b, "\0", 1);
 }
 
 /* --------------------------------------------------------------- inflate */
