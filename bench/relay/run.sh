@@ -63,7 +63,7 @@ MODE=${MODE:-compare}                     # compare (with Node) or deflate
 BASE_REF=${BASE_REF:-main}                # MODE=deflate: "today's build"
 ROUNDS=${ROUNDS:-3}                       # MODE=deflate: latency phases per relay
 RESULTS_DEFLATE=${RESULTS_DEFLATE:-$here/results-deflate.md}
-if [ "$MODE" = deflate ]; then RELAYS="base pg_realtime deflate"; fi
+if [ "$MODE" = deflate ]; then RELAYS="base pg_realtime deflate deflate_n"; fi
 if [ "${QUICK:-0}" = 1 ]; then
   LAT_SECS=${LAT_SECS_QUICK:-5} STEP_SECS=3 STEP_RATES="20 100 300 1000 3000" LAT_SWEEP_SECS=3
   FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30 USERS_REPEAT=1
@@ -153,9 +153,9 @@ declare -A LABEL=([pg_realtime]="pg_realtime" [node]="Node baseline" [pg_realtim
 # relay both run with pg_realtime.seal = off (the relay then accepts plaintext)
 declare -A WOPTS=([pg_realtime]="" [node]="" [pg_realtime_plain]=" -cpg_realtime.seal=off")
 # MODE=deflate: today's build (base), this build for deflate clients
-CH+=([base]=rt_bench_base [deflate]=rt_bench_deflate)
-LABEL+=([base]="today's build" [deflate]="deflate clients")
-WOPTS+=([base]="" [deflate]="")
+CH+=([base]=rt_bench_base [deflate]=rt_bench_deflate [deflate_n]=rt_bench_deflate_n)
+LABEL+=([base]="today's build" [deflate]="deflate clients" [deflate_n]="deflate clients, not inflating")
+WOPTS+=([base]="" [deflate]="" [deflate_n]="")
 use() {
   CUR=$1
   RELAY_PID=${RP[$1]:-} PORT=${RPORT[$1]:-} WL_PID=${WLP[$1]:-} WL_OUT=${WLO[$1]:-}
@@ -167,6 +167,7 @@ start_load() {
   : >"$out"
   local z=()
   [ "$CUR" = deflate ] && z=(-z)    # offers permessage-deflate, inflates
+  [ "$CUR" = deflate_n ] && z=(-z -n) # offers it, counts without inflating
   "${load_pin[@]}" "$OUT/wsload" -p "$PORT" -c "$1" -s "$sources" "${@:3}" "${z[@]}" >"$out" 2>"$out.err" &
   WLP[$CUR]=$! WLO[$CUR]=$out
   pids+=("${WLP[$CUR]}")
@@ -247,10 +248,11 @@ start_relay() {
       "$conninfo options=-cpg_realtime.seal=off" >>"$OUT/$1.log" 2>&1 &
     RP[$1]=$! RPORT[$1]=$PLAIN_PORT
     ;;
-  base | deflate)
-    # base: today's build (BASE_REF); deflate: this build, for deflate clients
+  base | deflate | deflate_n)
+    # base: today's build (BASE_REF); deflate(_n): this build, for deflate clients
     local bin=$OUT/pg_realtime_relay port=$((RELAY_PORT + 3))
     [ "$1" = base ] && bin=$OUT/base_relay port=$((RELAY_PORT + 2))
+    [ "$1" = deflate_n ] && port=$((RELAY_PORT + 4))
     "${relay_pin[@]}" "$bin" --port "$port" --listen-addresses 127.0.0.1 \
       --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) \
       --max-connections-per-ip 0 --max-connects-per-minute 0 "$conninfo" >>"$OUT/$1.log" 2>&1 &
@@ -372,8 +374,10 @@ deflate_mode() {
   per() { awk -v b="$(dget "$1.sum_$2")" -v e="$(dget "$1.sum_events")" 'BEGIN { printf "%d", e ? b / e : 0 }'; }
   rat() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
   local wire_ratio cpu_ratio cpu_ratio_plain
+  local cpu_ratio_n
   wire_ratio=$(rat "$(per deflate wire)" "$(per base wire)")
   cpu_ratio=$(rat "$(us deflate)" "$(us base)")
+  cpu_ratio_n=$(rat "$(us deflate_n)" "$(us base)")
   cpu_ratio_plain=$(rat "$(us pg_realtime)" "$(us base)")
   {
     echo "# Relay benchmark: permessage-deflate, in the same run as today's build"
@@ -383,16 +387,16 @@ deflate_mode() {
     echo "- $([ "$PIN" = 1 ] && echo "relay pinned to CPU $RELAY_CPU; load client, writer and PostgreSQL to CPU $LOAD_CPU" || echo "no pinning")"
     echo "- machine CPU busy before the benchmark started its processes: ${busy_start}% of $ncpu CPUs (${others_start:-nothing else above 5%})"
     echo "- base: \`$BASE_REF\` ($base_commit) built in this run; this build: \`$RELAY_BIN\` (sha256 ${relay_sum:-?}; repository at $(git -C "$root" log -1 --format=%h 2>/dev/null || echo '?'))"
-    echo "- base and pg_realtime: clients without deflate (wsload); deflate: this build, clients offering permessage-deflate (wsload -z, which inflates every message)"
+    echo "- base and pg_realtime: clients without deflate (wsload); deflate: this build, clients offering permessage-deflate (wsload -z, which inflates every message); deflate_n: the same without inflating (wsload -z -n: the load client costs no more than with plain frames, so it keeps up; no latency figures)"
     echo "- $SUBS subscribers per relay, $LAT_RATE events/s, $ROUNDS rounds of ${LAT_SECS}s per relay, relays alternating; figures are sums over the rounds"
     echo
-    echo "| metric | base (today) | pg_realtime, plain clients | deflate clients | deflate / base | target |"
-    echo "|---|---:|---:|---:|---:|---|"
-    echo "| wire bytes per delivery (frame header + payload) | $(per base wire) | $(per pg_realtime wire) | $(per deflate wire) | $wire_ratio | ≤ 0.35: $(verdict "$wire_ratio" '<=' 0.35) |"
-    echo "| message bytes per delivery (inflated) | $(per base bytes) | $(per pg_realtime bytes) | $(per deflate bytes) | | |"
-    echo "| relay CPU per delivery (µs) | $(us base) | $(us pg_realtime) | $(us deflate) | $cpu_ratio | ≤ 0.7: $(verdict "$cpu_ratio" '<=' 0.7) |"
-    echo "| … this build, plain clients / base | | $cpu_ratio_plain | | | |"
-    echo "| idle RSS per connection (kB, $SUBS connections) | $(dget base.rss_per_conn) | $(dget pg_realtime.rss_per_conn) | $(dget deflate.rss_per_conn) | | < 1 KB |"
+    echo "| metric | base (today) | pg_realtime, plain clients | deflate clients | deflate_n clients | deflate / base | deflate_n / base | target |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|"
+    echo "| wire bytes per delivery (frame header + payload) | $(per base wire) | $(per pg_realtime wire) | $(per deflate wire) | $(per deflate_n wire) | $wire_ratio | | ≤ 0.35: $(verdict "$wire_ratio" '<=' 0.35) |"
+    echo "| message bytes per delivery (inflated) | $(per base bytes) | $(per pg_realtime bytes) | $(per deflate bytes) | (not inflated) | | | |"
+    echo "| relay CPU per delivery (µs) | $(us base) | $(us pg_realtime) | $(us deflate) | $(us deflate_n) | $cpu_ratio | $cpu_ratio_n | ≤ 0.7: $(verdict "$cpu_ratio_n" '<=' 0.7) (deflate_n) |"
+    echo "| … this build, plain clients / base | | $cpu_ratio_plain | | | | | |"
+    echo "| idle RSS per connection (kB, $SUBS connections) | $(dget base.rss_per_conn) | $(dget pg_realtime.rss_per_conn) | $(dget deflate.rss_per_conn) | $(dget deflate_n.rss_per_conn) | | | |"
     echo
     echo "Each round (delivered / expected, relay µs per delivery, wire bytes per delivery, relay and load client CPU %, latency):"
     echo

@@ -16,7 +16,10 @@
  * With -z it offers permessage-deflate (RFC 7692) and inflates compressed
  * messages, counting both their wire bytes ("wire_bytes") and inflated
  * bytes ("bytes"); the relay's answer server_no_context_takeover lets one
- * inflater, reset per message, serve every connection.
+ * inflater, reset per message, serve every connection.  With -n as well it
+ * does not inflate: every compressed message counts as an event (the relay
+ * compresses only events), without latency, so that the load client costs
+ * no more than with plain frames.
  *
  * Prints "ready ..." once every connection got "connected" (or failed).
  * SIGUSR1 prints a "window ..." line of key=value statistics since the last
@@ -141,6 +144,7 @@ static Window win;
 static int64_t start_us;
 static bool verbose = false;
 static bool deflate_offer = false;	/* -z */
+static bool no_inflate = false;	/* -n */
 static z_stream inflater;
 static char *inflated;
 static size_t inflated_cap;
@@ -607,6 +611,15 @@ handle_compressed(Conn *c, const char *msg, size_t len, int64_t recv_us, size_t 
 	size_t		out = 0;
 	int			rc = Z_OK;
 
+	if (no_inflate)
+	{
+		win.events++;
+		win.wire_bytes += wire;
+		if (win.first_recv_us == 0)
+			win.first_recv_us = recv_us;
+		win.last_recv_us = recv_us;
+		return;
+	}
 	inflateReset(&inflater);
 	for (int part = 0; part < 2 && rc == Z_OK; part++)
 	{
@@ -913,7 +926,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: wsload -p PORT [-H HOST] [-c CONNS] [-u PATH] [-s SOURCES] [-A TOKENS] [-v] [-z]\n"
+			"usage: wsload -p PORT [-H HOST] [-c CONNS] [-u PATH] [-s SOURCES] [-A TOKENS] [-v] [-z [-n]]\n"
 			"  -c  connections to open [1000]\n"
 			"  -A  file of tokens, one per line: connection i authenticates with line i\n"
 			"  -u  request path [/v1/realtime?project=bench&channels[]=documents]\n"
@@ -933,7 +946,7 @@ main(int argc, char **argv)
 	int64_t		next_ping_sweep = 0;
 	struct epoll_event sev = {.events = EPOLLIN, .data.u64 = SIGNAL_TAG};
 
-	while ((opt = getopt(argc, argv, "p:H:c:u:s:A:vz")) != -1)
+	while ((opt = getopt(argc, argv, "p:H:c:u:s:A:vzn")) != -1)
 	{
 		switch (opt)
 		{
@@ -981,6 +994,9 @@ main(int argc, char **argv)
 				break;
 			case 'v':
 				verbose = true;
+				break;
+			case 'n':
+				no_inflate = true;
 				break;
 			case 'z':
 				deflate_offer = true;
