@@ -250,9 +250,9 @@ start_relay() {
     ;;
   base | deflate | deflate_n)
     # base: today's build (BASE_REF); deflate(_n): this build, for deflate clients
-    local bin=$OUT/pg_realtime_relay port=$((RELAY_PORT + 3))
-    [ "$1" = base ] && bin=$OUT/base_relay port=$((RELAY_PORT + 2))
-    [ "$1" = deflate_n ] && port=$((RELAY_PORT + 4))
+    local bin=$OUT/pg_realtime_relay port=$((RELAY_PORT + 11))
+    [ "$1" = base ] && bin=$OUT/base_relay port=$((RELAY_PORT + 10))
+    [ "$1" = deflate_n ] && port=$((RELAY_PORT + 12))
     "${relay_pin[@]}" "$bin" --port "$port" --listen-addresses 127.0.0.1 \
       --channel "${CH[$1]}" --max-connections $((FAN_SUBS + 1000)) \
       --max-connections-per-ip 0 --max-connects-per-minute 0 "$conninfo" >>"$OUT/$1.log" 2>&1 &
