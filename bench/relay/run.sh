@@ -398,7 +398,7 @@ deflate_mode() {
     echo "| … this build, plain clients / base | | $cpu_ratio_plain | | | | | |"
     echo "| idle RSS per connection (kB, $SUBS connections) | $(dget base.rss_per_conn) | $(dget pg_realtime.rss_per_conn) | $(dget deflate.rss_per_conn) | $(dget deflate_n.rss_per_conn) | | | |"
     echo
-    echo "Each round (delivered / expected, relay µs per delivery, wire bytes per delivery, relay and load client CPU %, latency):"
+    echo "Each round (delivered / expected, relay µs per delivery (its CPU from the first write to the last delivery), wire bytes per delivery, relay and load client CPU %, latency):"
     echo
     echo "| relay | delivered / expected | µs / delivery | wire bytes / delivery | relay CPU % | load client CPU % | p50 ms | p99 ms |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -446,6 +446,7 @@ latency_phase() {
   R[$name.lat_load_cpu_pct]=$(pct "$((l1 - l0))" "$t0" "$t1")
   R[$name.lat_other_cpu_pct]=$(pct "$((m1 - m0 - (r1 - r0) - (l1 - l0)))" "$t0" "$t1")
   drain $(( $(kv "$w" n) * SUBS )) "$DRAIN_MAX" || drained=no
+  r2=$(ticks "$RELAY_PID")   # the relay's CPU until the last delivery
   r2=$(ticks "$RELAY_PID")
   line=$(window)
   log "  $w"
@@ -464,11 +465,11 @@ latency_phase() {
   R[$name.lat_spread]="$(kv "$line" spread_p50_ms) / $(kv "$line" spread_p99_ms)"
   R[$name.lat_frame]=$(awk -v b="$(kv "$line" bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }')
   # sums over the rounds of MODE=deflate: relay CPU, deliveries, wire bytes
-  R[$name.sum_ticks]=$(( ${R[$name.sum_ticks]:-0} + r1 - r0 ))
+  R[$name.sum_ticks]=$(( ${R[$name.sum_ticks]:-0} + r2 - r0 ))
   R[$name.sum_events]=$(( ${R[$name.sum_events]:-0} + $(kv "$line" events) ))
   R[$name.sum_wire]=$(( ${R[$name.sum_wire]:-0} + $(kv "$line" wire_bytes) ))
   R[$name.sum_bytes]=$(( ${R[$name.sum_bytes]:-0} + $(kv "$line" bytes) ))
-  deflate_md+="| $name | $(kv "$line" events) / $(( $(kv "$w" n) * SUBS )) | $(awk -v c="$((r1 - r0))" -v hz="$hz" -v d="$(kv "$line" events)" 'BEGIN { printf "%.2f", d ? 1e6 * c / hz / d : 0 }') | $(awk -v b="$(kv "$line" wire_bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }') | ${R[$name.lat_cpu_pct]} | ${R[$name.lat_load_cpu_pct]} | $(kv "$line" p50_ms) | $(kv "$line" p99_ms) |"$'\n'
+  deflate_md+="| $name | $(kv "$line" events) / $(( $(kv "$w" n) * SUBS )) | $(awk -v c="$((r2 - r0))" -v hz="$hz" -v d="$(kv "$line" events)" 'BEGIN { printf "%.2f", d ? 1e6 * c / hz / d : 0 }') | $(awk -v b="$(kv "$line" wire_bytes)" -v e="$(kv "$line" events)" 'BEGIN { printf "%d", e ? b / e : 0 }') | ${R[$name.lat_cpu_pct]} | ${R[$name.lat_load_cpu_pct]} | $(kv "$line" p50_ms) | $(kv "$line" p99_ms) |"$'\n'
   R[$name.lat_complete]=$(awk -v d="$(kv "$line" events)" -v x="$(( $(kv "$w" n) * SUBS ))" 'BEGIN { printf "%.2f", x ? 100 * d / x : 0 }')
   sweep_row "$SUBS" "$line" "$w"
   if [ $drained = no ]; then
