@@ -25,12 +25,14 @@ static const unsigned char deflate_sync_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
 /* ------------------------------------------------------------ negotiation */
 
+/* p[0..len) equals lit, ignoring case (header names, tokens, codings). */
 static bool
 deflate_token_eq(const char *p, size_t len, const char *lit)
 {
 	return len == strlen(lit) && strncasecmp(p, lit, len) == 0;
 }
 
+/* Narrow [*s, *e) to exclude spaces and tabs at either end. */
 static void
 deflate_trim(const char **s, const char **e)
 {
@@ -406,6 +408,7 @@ deflate_gzip_header(DeflateGzip *gz, Buf *out)
 	buf_append(out, head, sizeof(head));
 }
 
+/* Add p[0..len) to the stream's CRC-32 and length. */
 static void
 deflate_gzip_account(DeflateGzip *gz, const void *p, size_t len)
 {
