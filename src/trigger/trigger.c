@@ -3,10 +3,11 @@
  *
  * An AFTER ... FOR EACH ROW trigger in the style of contrib/tcn: it checks
  * how it was called, builds one compact JSON event per row change (format in
- * README "Event format") and hands it to Async_Notify(), so it goes out only
- * when the transaction commits.  Events longer than
+ * README "Event format") and hands it to the transport, so it goes out only
+ * when the transaction commits: Async_Notify() (events longer than
  * pg_realtime.inline_payload_limit are stored in realtime.large_events and
- * the notification points at them.
+ * the notification points at them), or with pg_realtime.transport = wal the
+ * transaction's batch of logical decoding messages (wal_sink.c).
  */
 #include "postgres.h"
 
@@ -27,6 +28,7 @@
 #include "row_json.h"
 #include "trigger.h"
 #include "trigger_options.h"
+#include "wal_sink.h"
 
 /* Above this size the event buffer is given back after use. */
 #define TRIGGER_BUF_KEEP_SIZE (64 * 1024)
@@ -34,6 +36,14 @@
 char	   *pg_realtime_database_id = NULL;
 char	   *pg_realtime_channel = NULL;
 int			pg_realtime_inline_payload_limit = TRIGGER_NOTIFY_MAX_LEN;
+int			pg_realtime_transport = TRIGGER_TRANSPORT_NOTIFY;
+
+/* the relay's settings table has the same names (src/relay/settings.c) */
+static const struct config_enum_entry trigger_transport_options[] = {
+	{"notify", TRIGGER_TRANSPORT_NOTIFY, false},
+	{"wal", TRIGGER_TRANSPORT_WAL, false},
+	{NULL, 0, false}
+};
 
 /*
  * Backend-local event counter written as "seq": it makes two otherwise equal
@@ -100,6 +110,14 @@ trigger_init(void)
 							TRIGGER_NOTIFY_MAX_LEN, 256, TRIGGER_NOTIFY_MAX_LEN,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("pg_realtime.transport",
+							 "How events travel from the triggers to the relays: notify or wal.",
+							 "notify: NOTIFY on pg_realtime.channel. wal: transactional logical decoding messages, read by the relays through replication slots.",
+							 &pg_realtime_transport,
+							 TRIGGER_TRANSPORT_NOTIFY, trigger_transport_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	wal_sink_init();
 }
 
 /*
@@ -382,7 +400,9 @@ realtime_notify_trigger(PG_FUNCTION_ARGS)
 	trigger_seq++;
 
 	trigger_build_event(&trigger_buf, cfg, action, slot, oldslot, &header_len);
-	if (trigger_buf.len > pg_realtime_inline_payload_limit)
+	if (pg_realtime_transport == TRIGGER_TRANSPORT_WAL)
+		wal_sink_add(trigger_buf.data, trigger_buf.len);
+	else if (trigger_buf.len > pg_realtime_inline_payload_limit)
 		trigger_notify_large(&trigger_buf, header_len);
 	else
 		Async_Notify(pg_realtime_channel, trigger_buf.data);
