@@ -48,6 +48,8 @@ typedef struct RelayEvent
 	uint64_t	confirm_before; /* LSN confirmable before its transaction */
 	uint64_t	txn_end;		/* end of its commit record, if txn_last */
 	bool		txn_last;		/* last event of its transaction */
+	bool		backfill;		/* from before the relay started: only for
+								 * clients that resume */
 
 	char	   *database_id;
 	char	   *collection_id;

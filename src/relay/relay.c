@@ -638,6 +638,8 @@ relay_publish(Relay *relay, RelayEvent *ev)
 		node = node->next;		/* c may leave the list (cut off) */
 		if (c->catching_up || c->resume_pending)
 			continue;			/* it gets the event from the window */
+		if (ev->backfill && !c->has_resume)
+			continue;			/* older than this relay: not news to a new client */
 		if (client_deliver(c, ev, &relay->scratch))
 			relay->stats.deliveries++;
 	}

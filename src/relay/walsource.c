@@ -85,6 +85,7 @@ struct WalSource
 	int64_t		next_status_ms;
 	int64_t		last_status_ms;
 	uint64_t	invalid;
+	uint64_t	backfill_lsn;	/* committed before the first start: not live */
 };
 
 static void walsource_on_io(Watch *w, uint32_t events);
@@ -331,14 +332,17 @@ walsource_on_result(WalSource *w, PGresult *res)
 	switch (w->query)
 	{
 		case WAL_QUERY_SLOT:
-			if (st != PGRES_TUPLES_OK)
+			if (st != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 4)
 				break;
-			if (PQntuples(res) == 0)
+			/* on the first start, what was committed before now is backfill */
+			if (!w->started)
+				w->backfill_lsn = parse_lsn(PQgetvalue(res, 0, 3));
+			if (PQgetisnull(res, 0, 1))
 			{
 				w->next_query = WAL_QUERY_CREATE;	/* sent once this result is done */
 				return;
 			}
-			if (PQnfields(res) == 3 && strcmp(PQgetvalue(res, 0, 1), "pgoutput") != 0)
+			if (strcmp(PQgetvalue(res, 0, 1), "pgoutput") != 0)
 			{
 				relay_log(RLOG_WARNING, "replication slot \"%s\" uses plugin \"%s\", not pgoutput; "
 						  "drop it (SELECT pg_drop_replication_slot('%s')) or choose another slot_name",
@@ -346,7 +350,7 @@ walsource_on_result(WalSource *w, PGresult *res)
 				w->setup_failed = true;
 				return;
 			}
-			if (PQnfields(res) == 3 && strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+			if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
 			{
 				relay_log(RLOG_WARNING, "replication slot \"%s\" belongs to another database; "
 						  "choose another slot_name", w->slot);
@@ -494,6 +498,7 @@ walsource_on_message(WalSource *w, const char *p, size_t len)
 				ev->time_ms = w->txn_time_ms;
 				ev->source = w;
 				ev->confirm_before = w->txn_confirm_before;
+				ev->backfill = w->txn_lsn < w->backfill_lsn;
 				w->last_pos = pos;
 				relay_publish(w->relay, ev);
 				if (w->txn_last_ev)
@@ -652,8 +657,9 @@ walsource_on_io(Watch *watch, uint32_t events)
 					}
 					w->state = WAL_SETUP;
 					lit = PQescapeLiteral(w->conn, w->slot, strlen(w->slot));
-					buf_printf(&q, "SELECT confirmed_flush_lsn, plugin, database = current_database() "
-							   "FROM pg_catalog.pg_replication_slots WHERE slot_name = %s",
+					buf_printf(&q, "SELECT s.confirmed_flush_lsn, s.plugin, s.database = current_database(), "
+							   "pg_catalog.pg_current_wal_insert_lsn() FROM (SELECT) AS x "
+							   "LEFT JOIN pg_catalog.pg_replication_slots AS s ON s.slot_name = %s",
 							   lit ? lit : "''");
 					PQfreemem(lit);
 					walsource_send(w, WAL_QUERY_SLOT, q.data);

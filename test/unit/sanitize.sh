@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the unit tests of the relay's network-input parsers (http, ws, utf8)
+# Build the unit tests of the relay's network-input parsers (http, ws, utf8,
+# pgoutput)
 # with AddressSanitizer and UndefinedBehaviorSanitizer, independently
 # of make and PGXS, and run them.  Any sanitizer report aborts the test.
 #
@@ -12,12 +13,13 @@ cd "$(dirname "$0")/../.."
 CC=${CC:-clang}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-tests=${*:-http ws utf8}
+tests=${*:-http ws utf8 pgoutput}
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
         -fno-sanitize-recover=all -Wall -Wextra -Werror -Wno-unused-parameter
         -Wno-sign-compare -Wdeclaration-after-statement -Wmissing-prototypes
         -Isrc/relay -Itest/unit"
-srcs="src/relay/http.c src/relay/ws.c src/relay/utf8.c src/relay/buf.c test/unit/unit.c"
+srcs="src/relay/http.c src/relay/ws.c src/relay/utf8.c src/relay/pgoutput.c src/relay/position.c
+      src/relay/buf.c test/unit/unit.c"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
