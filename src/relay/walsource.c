@@ -383,8 +383,15 @@ walsource_on_result(WalSource *w, PGresult *res)
 		case WAL_QUERY_NONE:
 			return;
 	}
-	relay_log(RLOG_WARNING, "replication slot \"%s\": %s%s", w->slot,
-			  PQresultErrorMessage(res), walsource_hint(PQresultErrorMessage(res)));
+	{
+		const char *msg = PQresultErrorMessage(res);
+		size_t		n = strlen(msg);
+
+		while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+			n--;
+		relay_log(RLOG_WARNING, "replication slot \"%s\": %.*s%s", w->slot, (int) n, msg,
+				  walsource_hint(msg));
+	}
 	w->setup_failed = true;
 }
 
@@ -414,9 +421,12 @@ walsource_on_window(WalSource *w, RelayEvent *ev, bool added)
 		w->evicted_lsn = lsn;
 }
 
-/* Send a standby status update: now if force, else if progress is due. */
+/*
+ * Send a standby status update: a confirmation of what the window has let
+ * go, when progress is due (or always if force).
+ */
 static void
-walsource_status(WalSource *w, bool force, bool reply_requested)
+walsource_status(WalSource *w, bool force)
 {
 	char		msg[PGO_STATUS_LEN];
 	uint64_t	confirm = walsource_confirmable(w);
@@ -430,7 +440,7 @@ walsource_status(WalSource *w, bool force, bool reply_requested)
 	if (confirm < w->confirmed_lsn)
 		confirm = w->confirmed_lsn;	/* never backwards */
 	pgoutput_status_update(msg, w->complete_lsn > confirm ? w->complete_lsn : confirm, confirm,
-						   event_now_ms() * 1000, reply_requested);
+						   event_now_ms() * 1000, false);
 	if (PQputCopyData(w->conn, msg, PGO_STATUS_LEN) != 1)
 	{
 		walsource_fail(w, "could not send status update", NULL);
@@ -439,6 +449,28 @@ walsource_status(WalSource *w, bool force, bool reply_requested)
 	w->confirmed_lsn = confirm;
 	w->last_status_ms = now;
 	w->next_status_ms = now + WAL_STATUS_INTERVAL_MS;
+	walsource_watch_socket(w, PQflush(w->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/*
+ * Answer a keepalive that asks for a reply: everything received is written,
+ * and no flush position (0).  The walsender then judges progress by the
+ * written position, which is what lets a shutting-down server end the
+ * walsender: it waits until the client has "replicated" all it was sent,
+ * and the slot's confirmation, held back by the window, never gets there.
+ * A flush position of 0 confirms nothing, so the slot stays where it was.
+ */
+static void
+walsource_reply(WalSource *w)
+{
+	char		msg[PGO_STATUS_LEN];
+
+	pgoutput_status_update(msg, w->complete_lsn, 0, event_now_ms() * 1000, false);
+	if (PQputCopyData(w->conn, msg, PGO_STATUS_LEN) != 1)
+	{
+		walsource_fail(w, "could not send status update", NULL);
+		return;
+	}
 	walsource_watch_socket(w, PQflush(w->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
@@ -584,7 +616,7 @@ walsource_on_copy(WalSource *w, const char *buf, size_t len)
 			if (!w->in_txn && c.wal_end > w->complete_lsn)
 				w->complete_lsn = c.wal_end;
 			if (c.reply_requested)
-				walsource_status(w, true, false);
+				walsource_reply(w);
 			return w->state == WAL_STREAMING;
 		case PGO_COPY_INVALID:
 			break;
@@ -627,7 +659,7 @@ walsource_stream(WalSource *w)
 		if (i == WAL_MESSAGES_PER_TURN - 1)
 			w->backlog = true;	/* the rest next turn (walsource_next_deadline) */
 	}
-	walsource_status(w, false, false);
+	walsource_status(w, false);
 }
 
 static void
