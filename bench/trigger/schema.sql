@@ -5,6 +5,7 @@
 -- orders_plpgsql   a PL/pgSQL trigger that builds pg_realtime's event with
 --                  json_build_object and sends it with pg_notify
 -- orders_realtime  realtime.notify_trigger() attached by realtime.track()
+-- orders_wal       the same, written by sessions with pg_realtime.transport = wal
 --
 -- Needs the pg_realtime and tcn extensions.
 
@@ -21,6 +22,7 @@ CREATE TABLE orders_none (
 CREATE TABLE orders_tcn (LIKE orders_none INCLUDING ALL);
 CREATE TABLE orders_plpgsql (LIKE orders_none INCLUDING ALL);
 CREATE TABLE orders_realtime (LIKE orders_none INCLUDING ALL);
+CREATE TABLE orders_wal (LIKE orders_none INCLUDING ALL);
 
 CREATE TRIGGER orders_tcn_notify AFTER INSERT OR UPDATE OR DELETE ON orders_tcn
   FOR EACH ROW EXECUTE FUNCTION triggered_change_notification('bench_tcn');
@@ -69,4 +71,6 @@ CREATE TRIGGER orders_plpgsql_notify AFTER INSERT OR UPDATE OR DELETE ON orders_
   FOR EACH ROW EXECUTE FUNCTION bench_plpgsql_event('orders', 'any');
 
 SELECT realtime.track('orders_realtime', collection => 'orders', read => ARRAY['any'],
+                      created_at_column => 'created_at', updated_at_column => 'updated_at');
+SELECT realtime.track('orders_wal', collection => 'orders', read => ARRAY['any'],
                       created_at_column => 'created_at', updated_at_column => 'updated_at');

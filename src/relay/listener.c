@@ -97,7 +97,7 @@ listener_fail(Listener *l, const char *what)
 		n--;
 	relay_log(RLOG_WARNING, "database listener: %s: %.*s; retrying in %d ms%s", what, (int) n, msg,
 			  l->backoff_ms,
-			  l->listening ? " (events committed until then are not relayed)" : "");
+			  l->listening ? " (events committed until then are not relayed; clients get a gap signal)" : "");
 	if (l->watch.fd >= 0)
 		loop_remove(&l->relay->loop, &l->watch);
 	if (l->conn)
@@ -352,6 +352,9 @@ listener_on_result(Listener *l, PGresult *res)
 		case QUERY_LISTEN:
 			if (ok)
 			{
+				/* what was committed while we were not listening is lost */
+				if (l->ever_connected)
+					relay_signal_gap(l->relay);
 				l->listening = true;
 				l->ever_connected = true;
 				l->backoff_ms = LISTENER_BACKOFF_MIN_MS;
