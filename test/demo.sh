@@ -6,6 +6,10 @@
 #                             public.orders, then change a row every 2 seconds
 #                             until Ctrl-C, which stops and removes the cluster.
 #   DEMO_TICK=0 test/demo.sh  the same without the ticker (waits for Ctrl-C)
+#   test/demo.sh --transport wal
+#                             the same with the wal transport (wal_level =
+#                             logical; the worker reads replication slot
+#                             "pg_realtime", so clients can resume)
 #
 # Needs root (or sudo) for apt and `make install`.
 set -euo pipefail
@@ -14,6 +18,17 @@ SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 PORT=${DEMO_PG_PORT:-55433}
 RELAY_PORT=${DEMO_RELAY_PORT:-8787}
 TICK=${DEMO_TICK:-2}
+TRANSPORT=notify
+if [ "${1:-}" = --transport ]; then
+  TRANSPORT=${2:?--transport notify|wal}
+elif [ -n "${1:-}" ]; then
+  echo "usage: test/demo.sh [--transport notify|wal]" >&2; exit 2
+fi
+case $TRANSPORT in
+notify) extra=() ;;
+wal) extra=("wal_level = logical" "pg_realtime.transport = wal") ;;
+*) echo "unknown transport: $TRANSPORT (notify or wal)" >&2; exit 2 ;;
+esac
 
 test/deps.sh
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -28,7 +43,7 @@ trap stop EXIT
 trap 'exit 0' INT TERM
 test/cluster.sh start "$dir" "$PORT" \
   "shared_preload_libraries = 'pg_realtime'" \
-  "pg_realtime.port = $RELAY_PORT"
+  "pg_realtime.port = $RELAY_PORT" ${extra[@]+"${extra[@]}"}
 eval "$(test/cluster.sh env "$dir" "$PORT")"
 
 psql -q -v ON_ERROR_STOP=1 <<'SQL'

@@ -54,8 +54,10 @@ tmp=$(mktemp -d /tmp/pg_realtime_bench.XXXXXX)
 chmod 755 "$tmp"
 cluster=$tmp/cluster
 consumer_pid=
+relay_pid=
 cleanup() {
   [ -n "$consumer_pid" ] && kill "$consumer_pid" 2>/dev/null
+  [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
   test/cluster.sh stop "$cluster" >/dev/null 2>&1
   rm -rf "$tmp"
 }
@@ -160,7 +162,6 @@ reset_tables() {
 # other variants' WAL (outside the measured time), so the decoder decodes
 # just the run's own WAL, and the other variants run without a decoder.
 # --replay-events 0: the relay keeps no window and confirms at once.
-relay_pid=
 wal_events=0
 sql -c "SELECT pg_create_logical_replication_slot('bench', 'pgoutput')" >/dev/null
 proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -179,7 +180,9 @@ wal_consumer_start() {
   ws_ticks0=$(proc_ticks "$walsender"); relay_ticks0=$(proc_ticks "$relay_pid")
 }
 # wal_consumer_stop ROWS: wait until the decoder has confirmed all WAL, then
-# record its CPU per row and the seconds it needed after the writers ended
+# set ws_us and relay_us (CPU µs per row of the walsender and of the relay)
+# and lag (seconds it needed after the writers ended).  Not in a subshell:
+# it keeps wal_events.
 wal_consumer_stop() {
   local end t0 caught lag ws rl
   end=$(sql -c "SELECT pg_current_wal_lsn()")
@@ -191,10 +194,12 @@ wal_consumer_stop() {
   done
   lag=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
   ws=$(( $(proc_ticks "$walsender") - ws_ticks0 )); rl=$(( $(proc_ticks "$relay_pid") - relay_ticks0 ))
-  wal_events=$(( wal_events + $(curl -s http://127.0.0.1:18790/v1/health | sed -n 's/.*"received":\([0-9]*\).*/\1/p') ))
+  got=$(curl -s http://127.0.0.1:18790/v1/health | sed -n 's/.*"received":\([0-9]*\).*/\1/p')
+  wal_events=$(( wal_events + ${got:-0} ))
   kill "$relay_pid"; wait "$relay_pid" 2>/dev/null || true; relay_pid=
   # µs per row from clock ticks (USER_HZ = 100)
-  echo "$(awk -v t="$ws" -v n="$1" 'BEGIN { printf "%.2f", n > 0 ? t * 10000 / n : 0 }') $(awk -v t="$rl" -v n="$1" 'BEGIN { printf "%.2f", n > 0 ? t * 10000 / n : 0 }') $lag"
+  ws_us=$(awk -v t="$ws" -v n="$1" 'BEGIN { printf "%.2f", n > 0 ? t * 10000 / n : 0 }')
+  relay_us=$(awk -v t="$rl" -v n="$1" 'BEGIN { printf "%.2f", n > 0 ? t * 10000 / n : 0 }')
 }
 
 # after_run VARIANT: count the rows written (the events to expect) and check
@@ -244,7 +249,7 @@ for r in $(seq "$ROUNDS"); do
       extra=
       if [ "$v" = wal ]; then
         written=$(sql -c "SELECT count(*) FROM orders_wal")
-        read -r ws_us relay_us lag <<<"$(wal_consumer_stop "$written")"
+        wal_consumer_stop "$written"
         printf 'walsender\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$ws_us" >>"$raw"
         printf 'relaycpu\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$relay_us" >>"$raw"
         printf 'catchup\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$lag" >>"$raw"
@@ -276,7 +281,7 @@ for r in $(seq "$COMMIT_ROUNDS"); do
       fi
       [ "$v" = wal ] && wal_consumer_start
       tps=$(pgbench_tps "$tmp/single_$v.sql" "$c" "$COMMIT_SECONDS" "${VOPTS[$v]:-}")
-      [ "$v" = wal ] && wal_consumer_stop 1 >/dev/null
+      [ "$v" = wal ] && wal_consumer_stop 1
       [ -n "$waits" ] && wait "$waits"
       after_run "$v"
       syncs=$(sql -c "SELECT wal_sync FROM pg_stat_wal")

@@ -72,5 +72,5 @@ CREATE TRIGGER orders_plpgsql_notify AFTER INSERT OR UPDATE OR DELETE ON orders_
 
 SELECT realtime.track('orders_realtime', collection => 'orders', read => ARRAY['any'],
                       created_at_column => 'created_at', updated_at_column => 'updated_at');
-SELECT realtime.track('orders_wal', collection => 'orders', read => ARRAY['any'],
+SELECT realtime.track('orders_wal', collection => 'orders_wal', read => ARRAY['any'],
                       created_at_column => 'created_at', updated_at_column => 'updated_at');
