@@ -421,6 +421,22 @@ walsource_on_window(WalSource *w, RelayEvent *ev, bool added)
 		w->evicted_lsn = lsn;
 }
 
+/* Queue one standby status update; false if the connection was dropped. */
+static bool
+walsource_send_status(WalSource *w, uint64_t written, uint64_t flushed)
+{
+	char		msg[PGO_STATUS_LEN];
+
+	pgoutput_status_update(msg, written, flushed, event_now_ms() * 1000, false);
+	if (PQputCopyData(w->conn, msg, PGO_STATUS_LEN) != 1)
+	{
+		walsource_fail(w, "could not send status update", NULL);
+		return false;
+	}
+	walsource_watch_socket(w, PQflush(w->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+	return true;
+}
+
 /*
  * Send a standby status update: a confirmation of what the window has let
  * go, when progress is due (or always if force).
@@ -428,7 +444,6 @@ walsource_on_window(WalSource *w, RelayEvent *ev, bool added)
 static void
 walsource_status(WalSource *w, bool force)
 {
-	char		msg[PGO_STATUS_LEN];
 	uint64_t	confirm = walsource_confirmable(w);
 	int64_t		now = w->relay->loop.now_ms;
 
@@ -439,17 +454,11 @@ walsource_status(WalSource *w, bool force)
 		return;
 	if (confirm < w->confirmed_lsn)
 		confirm = w->confirmed_lsn;	/* never backwards */
-	pgoutput_status_update(msg, w->complete_lsn > confirm ? w->complete_lsn : confirm, confirm,
-						   event_now_ms() * 1000, false);
-	if (PQputCopyData(w->conn, msg, PGO_STATUS_LEN) != 1)
-	{
-		walsource_fail(w, "could not send status update", NULL);
+	if (!walsource_send_status(w, w->complete_lsn > confirm ? w->complete_lsn : confirm, confirm))
 		return;
-	}
 	w->confirmed_lsn = confirm;
 	w->last_status_ms = now;
 	w->next_status_ms = now + WAL_STATUS_INTERVAL_MS;
-	walsource_watch_socket(w, PQflush(w->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
 /*
@@ -463,15 +472,7 @@ walsource_status(WalSource *w, bool force)
 static void
 walsource_reply(WalSource *w)
 {
-	char		msg[PGO_STATUS_LEN];
-
-	pgoutput_status_update(msg, w->complete_lsn, 0, event_now_ms() * 1000, false);
-	if (PQputCopyData(w->conn, msg, PGO_STATUS_LEN) != 1)
-	{
-		walsource_fail(w, "could not send status update", NULL);
-		return;
-	}
-	walsource_watch_socket(w, PQflush(w->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+	walsource_send_status(w, w->complete_lsn, 0);
 }
 
 /* ---------------------------------------------------------------- events */
