@@ -509,7 +509,7 @@ listener_fail(Listener *l, const char *what)
 
 	relay_log(RLOG_WARNING, "database listener: %s: %.*s; retrying in %d ms%s", what,
 			  listener_trimmed_len(msg), msg, l->backoff_ms,
-			  l->listening ? " (events committed until then are not relayed)" : "");
+			  l->listening ? " (events committed until then are not relayed; clients get a gap signal)" : "");
 	free(l->setup_error);
 	l->setup_error = NULL;
 	if (l->watch.fd >= 0)
@@ -919,6 +919,9 @@ listener_on_setup_result(Listener *l, PGresult *res, bool ok)
 		listener_take_keys(l, res);
 		l->keys_read_ms = l->relay->loop.now_ms;
 		l->keys_wanted = false;
+		/* what was committed while we were not listening is lost */
+		if (l->ever_connected)
+			relay_signal_gap(l->relay);
 		l->listening = true;
 		l->ever_connected = true;
 		l->backoff_ms = LISTENER_BACKOFF_MIN_MS;

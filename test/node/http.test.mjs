@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 
-import { health, test, useCluster } from './lib/cluster.mjs';
+import { TRANSPORT, health, test, useCluster } from './lib/cluster.mjs';
 import { OP, RawSocket, WsClient, closeCode, isEvent, rawHttp, rawWebSocket, wsFrame } from './lib/clients.mjs';
 import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 
@@ -82,7 +82,8 @@ describe('HTTP requests', () => {
         return x.connections.websocket === 1 ? x : null;
       }, { what: 'the WebSocket to be counted' });
       assert.equal(h.status, 'ok');
-      assert.deepEqual(h.database, { listeners: 1, connected: 1, reconnects: 0 });
+      const { listeners, connected, reconnects, transport } = h.database;
+      assert.deepEqual({ listeners, connected, reconnects, transport }, { listeners: 1, connected: 1, reconnects: 0, transport: TRANSPORT });
       assert.equal(h.connections.max, 4);
       assert.equal(h.connections.sse, 0);
       assert.equal(h.connections.total, 2, 'the WebSocket and this health request');

@@ -17,6 +17,16 @@ export const PG_CONFIG = process.env.PG_CONFIG || '/usr/lib/postgresql/15/bin/pg
 export const PGBIN = execFileSync(PG_CONFIG, ['--bindir']).toString().trim();
 const AS_ROOT = process.getuid?.() === 0;
 
+/*
+ * PG_REALTIME_TRANSPORT=wal runs the tests with the wal transport: clusters
+ * get wal_level = logical and pg_realtime.transport = wal, standalone relays
+ * --transport wal and a slot of their own (test/run.sh runs the files where
+ * the transport makes no difference to what is tested both ways).
+ */
+export const TRANSPORT = process.env.PG_REALTIME_TRANSPORT || 'notify';
+export const WAL_CONF = ['wal_level = logical', 'pg_realtime.transport = wal'];
+let slotCounter = 0;
+
 /* Run a program; resolves {stdout, stderr}, rejects with both on failure. */
 export function run(file, args, { timeout = 30000, input, env } = {}) {
   return new Promise((resolve, reject) => {
@@ -138,7 +148,7 @@ export class Cluster {
     fs.chmodSync(this.dir, 0o755);
     live.add(this);
     logged.add(this);
-    const conf = [...this.conf];
+    const conf = [...(TRANSPORT === 'wal' ? WAL_CONF : []), ...this.conf];
     if (this.relayPort != null)
       conf.unshift("shared_preload_libraries = 'pg_realtime'", `pg_realtime.port = ${this.relayPort}`,
         "pg_realtime.listen_addresses = '127.0.0.1'");
@@ -280,7 +290,10 @@ export class StandaloneRelay {
   async start() {
     // PG_REALTIME_RELAY: another build of the relay, e.g. the sanitizer one of test/sanitize-relay.sh
     const bin = process.env.PG_REALTIME_RELAY || path.join(PGBIN, 'pg_realtime_relay');
-    const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...this.flags, ...[this.conninfo].flat()];
+    const wal = TRANSPORT === 'wal' && !this.flags.includes('--transport')
+      ? ['--transport', 'wal', '--slot-name', `test_${this.port}_${process.pid}_${++slotCounter}`] : [];
+    const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...wal, ...this.flags,
+      ...[this.conninfo].flat()];
     // nofile: run under a lower open-files limit (ulimit -n), through sh's exec
     this.child = this.nofile
       ? spawn('sh', ['-c', `ulimit -n ${Number(this.nofile)} && exec "$0" "$@"`, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
