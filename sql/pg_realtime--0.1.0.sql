@@ -399,6 +399,8 @@ CREATE EVENT TRIGGER pg_realtime_forget_dropped ON sql_drop
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = 'pg_realtime') THEN
+    -- no warning about wal_level: the notify transport does not need it
+    PERFORM pg_catalog.set_config('client_min_messages', 'error', true);
     CREATE PUBLICATION pg_realtime;
   END IF;
 END

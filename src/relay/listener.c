@@ -277,26 +277,15 @@ static void
 listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, const char *ts,
 					  PendingList *out)
 {
-	EventLimits limits = {l->relay->config.max_event_depth, (uint64_t) l->relay->config.max_event_values};
 	RelayEvent *ev = NULL;
 	int64_t		large_id = 0;
-	const char *error = NULL;
+	RelayDrop	reason = DROP_MALFORMED;
+	const char *detail = NULL;
 	PendingEvent *p;
 
-	if (len > (size_t) l->relay->config.max_event_size_kb * 1024)
-	{
-		listener_drop(l, DROP_TOO_LARGE, pid, "event larger than pg_realtime.max_event_size");
-		return;
-	}
-	switch (event_parse_bounded(text, len, ts, &limits, &ev, &large_id, &error))
+	switch (relay_check_event(l->relay, text, len, ts, l->database_id, &ev, &large_id, &reason, &detail))
 	{
 		case EVENT_NOTIFY_INLINE:
-			if (strcmp(ev->database_id, l->database_id) != 0)
-			{
-				event_release(ev);
-				listener_drop(l, DROP_DATABASE, pid, "the event names another database");
-				return;
-			}
 			if (!listener_reserve(l, ev->cost, pid))
 			{
 				event_release(ev);
@@ -321,7 +310,7 @@ listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, c
 			pending_append(out, p);
 			break;
 		case EVENT_NOTIFY_INVALID:
-			listener_drop(l, DROP_MALFORMED, pid, error ? error : "not an event");
+			listener_drop(l, reason, pid, detail);
 			break;
 	}
 }
@@ -661,7 +650,7 @@ listener_on_catalog(Listener *l, PGresult *res, bool ok)
  * default statement_timeout), then search_path pinned, which the last -c
  * wins and which ALTER DATABASE/ROLE ... SET cannot override.
  */
-static char *
+char *
 listener_options(const char *conninfo)
 {
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
@@ -674,6 +663,24 @@ listener_options(const char *conninfo)
 	buf_printf(&b, "%s -c search_path=%s", user ? user : "-c statement_timeout=30s",
 			   LISTENER_PINNED_SEARCH_PATH);
 	PQconninfoFree(opts);
+	return buf_steal(&b, NULL);
+}
+
+char *
+listener_check_search_path(const char *path)
+{
+	char		compact[64];
+	size_t		n = 0;
+	Buf			b = BUF_INIT;
+
+	for (const char *p = path; *p && n < sizeof(compact) - 1; p++)
+		if (*p != ' ')
+			compact[n++] = *p;
+	compact[n] = '\0';
+	if (strcmp(compact, LISTENER_PINNED_SEARCH_PATH) == 0)
+		return NULL;
+	buf_printf(&b, "the session's search_path is \"%.60s\", not \"%s\"", path,
+			   LISTENER_PINNED_SEARCH_PATH);
 	return buf_steal(&b, NULL);
 }
 
@@ -839,9 +846,6 @@ listener_take_keys(Listener *l, PGresult *res)
 static bool
 listener_take_setup(Listener *l, PGresult *res)
 {
-	const char *path;
-	char		compact[64];
-	size_t		n = 0;
 	uint64_t	floor;
 	const char *seal;
 
@@ -851,20 +855,8 @@ listener_take_setup(Listener *l, PGresult *res)
 		return false;
 	}
 	/* search_path must be what the startup packet pinned */
-	path = PQgetvalue(res, 0, 0);
-	for (const char *p = path; *p && n < sizeof(compact) - 1; p++)
-		if (*p != ' ')
-			compact[n++] = *p;
-	compact[n] = '\0';
-	if (strcmp(compact, LISTENER_PINNED_SEARCH_PATH) != 0)
-	{
-		Buf			b = BUF_INIT;
-
-		buf_printf(&b, "the session's search_path is \"%.60s\", not \"%s\"", path,
-				   LISTENER_PINNED_SEARCH_PATH);
-		l->setup_error = buf_steal(&b, NULL);
+	if ((l->setup_error = listener_check_search_path(PQgetvalue(res, 0, 0))) != NULL)
 		return false;
-	}
 	snprintf(l->database, sizeof(l->database), "%s", PQgetvalue(res, 0, 1));
 	free(l->database_id);
 	l->database_id = relay_strdup(PQgetvalue(res, 0, 2));

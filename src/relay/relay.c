@@ -697,6 +697,45 @@ relay_log_client(Relay *relay, RelayLogLevel level, const char *peer, const char
 		relay_log(level, "client %s: %s", peer, msg);
 }
 
+/*
+ * One event's text as a source received it (a record of a notification or
+ * of a wal message): within max_event_size and the JSON limits, and about
+ * the database it came from (database_id), whatever it says.  Returns the
+ * parse's kind; on EVENT_NOTIFY_INVALID *reason and *detail say why.
+ */
+EventNotifyKind
+relay_check_event(Relay *relay, const char *text, size_t len, const char *ts, const char *database_id,
+				  RelayEvent **ev, int64_t *large_id, RelayDrop *reason, const char **detail)
+{
+	EventLimits limits = {relay->config.max_event_depth, (uint64_t) relay->config.max_event_values};
+	EventNotifyKind kind;
+
+	*ev = NULL;
+	if (len > (size_t) relay->config.max_event_size_kb * 1024)
+	{
+		*reason = DROP_TOO_LARGE;
+		*detail = "event larger than pg_realtime.max_event_size";
+		return EVENT_NOTIFY_INVALID;
+	}
+	*detail = NULL;
+	kind = event_parse_bounded(text, len, ts, &limits, ev, large_id, detail);
+	if (kind == EVENT_NOTIFY_INVALID)
+	{
+		*reason = DROP_MALFORMED;
+		if (*detail == NULL)
+			*detail = "not an event";
+	}
+	else if (kind == EVENT_NOTIFY_INLINE && strcmp((*ev)->database_id, database_id) != 0)
+	{
+		event_release(*ev);
+		*ev = NULL;
+		*reason = DROP_DATABASE;
+		*detail = "the event names another database";
+		return EVENT_NOTIFY_INVALID;
+	}
+	return kind;
+}
+
 /* A notification or event was not delivered; see RelayDrop. */
 void
 relay_count_drop(Relay *relay, RelayDrop reason)

@@ -170,6 +170,14 @@ extern void listener_on_timer(Listener *l);
 extern bool listener_connected(const Listener *l);
 extern void listener_request_purge(Listener *l, int retention_s);
 
+/*
+ * The startup options of every relay session (the user's, then search_path
+ * pinned to pg_catalog, pg_temp) and the check of what the session then
+ * reports: NULL if pinned, else why not (malloc'd).
+ */
+extern char *listener_options(const char *conninfo);
+extern char *listener_check_search_path(const char *path);
+
 /* Fetch the database's catalog; catalog_answered() follows (maybe at once). */
 extern void listener_request_catalog(Listener *l);
 
@@ -312,6 +320,9 @@ extern void relay_publish(struct Relay *relay, RelayEvent *ev);
 extern void relay_log_client(struct Relay *relay, RelayLogLevel level, const char *peer,
 							 const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern void relay_count_drop(struct Relay *relay, RelayDrop reason);
+extern EventNotifyKind relay_check_event(struct Relay *relay, const char *text, size_t len, const char *ts,
+										 const char *database_id, RelayEvent **ev, int64_t *large_id,
+										 RelayDrop *reason, const char **detail);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_client_backlog_changed(struct Relay *relay, Client *c, size_t backlog);
 extern void relay_client_not_slow(struct Relay *relay, Client *c);

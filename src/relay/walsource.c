@@ -8,6 +8,17 @@
  * with replication=database, the slot looked up (and created on first
  * start), START_REPLICATION, then CopyBoth data read without blocking.
  *
+ * Sealing: the setup reads, in SQL on the same connection, what the
+ * listener reads (current_database(), realtime.database_id(), whether
+ * pg_realtime.seal is off, the keys).  Each message is opened by sealed.c
+ * (sealed_open_wal: the key, the associated data, the transaction's
+ * FullTransactionId and the message's index in it, so that a message
+ * emitted by another role with pg_logical_emit_message, or a copy of a real
+ * one, is dropped), and each of its events checked by relay_check_event(),
+ * as the listener does.  A key rotation is announced in the WAL by a
+ * message sealed with the previous key: at its commit the connection
+ * starts again, reading the new keys, and resumes where it was.
+ *
  * Positions: an event's position is its transaction's commit LSN (from
  * BEGIN) and its index among the transaction's events, so it is the same
  * on every relay of the database.  The slot is confirmed only up to what
@@ -18,9 +29,12 @@
 #include "relay_int.h"
 #include "log.h"
 #include "pgoutput.h"
+#include "ratelimit.h"
+#include "sealed.h"
 
 #include <ctype.h>
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +46,17 @@
 #define WAL_STATUS_MIN_GAP_MS 1000	/* confirm progress at most this often */
 #define WAL_MESSAGES_PER_TURN 256	/* then let the clients have the loop */
 #define WAL_PUBLICATION "pg_realtime"
+#define WAL_PREFIX "pg_realtime"	/* of the triggers' messages (wal_sink.h) */
+
+/*
+ * The setup query, on the replication connection before START_REPLICATION:
+ * what the listener's setup reads, and every key (one a row).
+ */
+#define WAL_SETUP_SQL \
+	"SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_database(), " \
+	"realtime.database_id(), pg_catalog.current_setting('pg_realtime.seal', true), " \
+	"k.id, pg_catalog.encode(k.key, 'base64') " \
+	"FROM (SELECT) AS x LEFT JOIN realtime.keys AS k ON true"
 
 typedef enum WalState
 {
@@ -44,6 +69,7 @@ typedef enum WalState
 typedef enum WalQuery
 {
 	WAL_QUERY_NONE,
+	WAL_QUERY_SETUP,			/* the database, its settings and keys */
 	WAL_QUERY_SLOT,				/* SELECT ... FROM pg_replication_slots */
 	WAL_QUERY_CREATE,			/* CREATE_REPLICATION_SLOT */
 	WAL_QUERY_START				/* START_REPLICATION */
@@ -86,6 +112,15 @@ struct WalSource
 	int64_t		last_status_ms;
 	uint64_t	invalid;
 	uint64_t	backfill_lsn;	/* committed before the first start: not live */
+
+	/* what the setup learned (as the listener's) */
+	char	   *database_id;	/* the id its events carry */
+	bool		accept_plaintext;	/* pg_realtime.seal is off there */
+	Sealed		sealed;			/* keys; database and prefix of the associated data */
+	SealedWalGuard guard;
+	bool		keys_changed;	/* the transaction announced a rotation */
+	uint64_t	keys_lsn;		/* commit LSN of the last rotation acted on */
+	RateLimit	drop_log;
 };
 
 static void walsource_on_io(Watch *w, uint32_t events);
@@ -188,6 +223,13 @@ walsource_create(Relay *relay, const char *conninfo, const char *slot_name)
 	w->slot = relay_strdup(slot_name);
 	w->backoff_ms = WAL_BACKOFF_MIN_MS;
 	w->deadline_ms = -1;
+	w->database_id = relay_strdup("");
+	sealed_init(&w->sealed);
+	{
+		RateLimit	rl = RATELIMIT_INIT(5, 10000);
+
+		w->drop_log = rl;
+	}
 	walsource_start(w);
 	return w;
 }
@@ -203,6 +245,8 @@ walsource_destroy(WalSource *w)
 		PQfinish(w->conn);
 	free(w->conninfo);
 	free(w->slot);
+	free(w->database_id);
+	sealed_free(&w->sealed);
 	free(w);
 }
 
@@ -228,12 +272,14 @@ walsource_start(WalSource *w)
 	 * As the listener's: keepalives notice a vanished host; dbname (the
 	 * user's connection string) comes after them so that it can override.
 	 */
+	char	   *options = listener_options(w->conninfo);
 	const char *keys[] = {"keepalives_idle", "keepalives_interval", "keepalives_count",
-	"dbname", "replication", "fallback_application_name", NULL};
-	const char *values[] = {"10", "5", "3", w->conninfo, "database", "pg_realtime", NULL};
+	"dbname", "replication", "fallback_application_name", "options", "client_encoding", NULL};
+	const char *values[] = {"10", "5", "3", w->conninfo, "database", "pg_realtime", options, "UTF8", NULL};
 
 	if (!walsource_valid_slot(w->slot))
 	{
+		free(options);
 		w->backoff_ms = w->relay->config.reconnect_max_ms;
 		walsource_fail(w, "invalid slot name",
 					   "a slot name has 1 to 63 characters from a-z, 0-9 and underscore");
@@ -242,6 +288,7 @@ walsource_start(WalSource *w)
 	if (w->ever_connected)
 		w->relay->stats.db_reconnects++;
 	w->conn = PQconnectStartParams(keys, values, 1);
+	free(options);
 	if (w->conn == NULL || PQstatus(w->conn) == CONNECTION_BAD)
 	{
 		walsource_fail(w, "could not start connection", NULL);
@@ -284,6 +331,22 @@ walsource_send(WalSource *w, WalQuery q, const char *sql)
 	walsource_watch_socket(w, PQflush(w->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
+/* Look the slot up (or learn that it must be created). */
+static void
+walsource_send_slot_query(WalSource *w)
+{
+	char	   *lit = PQescapeLiteral(w->conn, w->slot, strlen(w->slot));
+	Buf			q = BUF_INIT;
+
+	buf_printf(&q, "SELECT s.confirmed_flush_lsn, s.plugin, s.database OPERATOR(pg_catalog.=) pg_catalog.current_database(), "
+			   "pg_catalog.pg_current_wal_insert_lsn() FROM (SELECT) AS x "
+			   "LEFT JOIN pg_catalog.pg_replication_slots AS s ON s.slot_name OPERATOR(pg_catalog.=) %s",
+			   lit ? lit : "''");
+	PQfreemem(lit);
+	walsource_send(w, WAL_QUERY_SLOT, q.data);
+	buf_free(&q);
+}
+
 static void
 walsource_send_start(WalSource *w)
 {
@@ -323,6 +386,56 @@ walsource_set_start(WalSource *w, uint64_t lsn)
 			  w->slot, text);
 }
 
+/*
+ * The rows of WAL_SETUP_SQL: the search_path (pinned), the database's name,
+ * id and seal setting on every row, and one key a row (NULL: none).  Keys
+ * are taken whatever their expiry: a message in the WAL is checked against
+ * its transaction, and old ones are read again after a restart.
+ */
+static void
+walsource_take_setup(WalSource *w, PGresult *res)
+{
+	char	   *error;
+	const char *seal;
+
+	if (PQntuples(res) < 1 || PQnfields(res) != 6)
+	{
+		relay_log(RLOG_WARNING, "replication slot \"%s\": unexpected result of the setup query", w->slot);
+		w->setup_failed = true;
+		return;
+	}
+	if ((error = listener_check_search_path(PQgetvalue(res, 0, 0))) != NULL)
+	{
+		relay_log(RLOG_WARNING, "replication slot \"%s\": %s", w->slot, error);
+		free(error);
+		w->setup_failed = true;
+		return;
+	}
+	free(w->database_id);
+	w->database_id = relay_strdup(PQgetvalue(res, 0, 2));
+	seal = PQgetisnull(res, 0, 3) ? "on" : PQgetvalue(res, 0, 3);
+	w->accept_plaintext = strcmp(seal, "off") == 0 || strcmp(seal, "false") == 0 ||
+		strcmp(seal, "0") == 0 || strcmp(seal, "no") == 0;
+	if (!sealed_reset(&w->sealed, PQgetvalue(res, 0, 1), WAL_PREFIX, 0))
+	{
+		relay_log(RLOG_WARNING, "replication slot \"%s\": database name too long", w->slot);
+		w->setup_failed = true;
+		return;
+	}
+	sealed_keys_clear(&w->sealed);
+	for (int row = 0; row < PQntuples(res); row++)
+	{
+		unsigned char key[ENVELOPE_KEY_LEN];
+
+		if (PQgetisnull(res, row, 4) ||
+			!envelope_key_from_base64(PQgetvalue(res, row, 5), (size_t) PQgetlength(res, row, 5), key))
+			continue;
+		sealed_keys_add(&w->sealed, (uint32_t) strtoul(PQgetvalue(res, row, 4), NULL, 10), key, -1);
+		OPENSSL_cleanse(key, sizeof(key));
+	}
+	w->next_query = WAL_QUERY_SLOT;
+}
+
 /* One result of a setup command. */
 static void
 walsource_on_result(WalSource *w, PGresult *res)
@@ -331,6 +444,11 @@ walsource_on_result(WalSource *w, PGresult *res)
 
 	switch (w->query)
 	{
+		case WAL_QUERY_SETUP:
+			if (st != PGRES_TUPLES_OK)
+				break;
+			walsource_take_setup(w, res);
+			return;
 		case WAL_QUERY_SLOT:
 			if (st != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 4)
 				break;
@@ -477,54 +595,46 @@ walsource_reply(WalSource *w)
 
 /* ---------------------------------------------------------------- events */
 
-static uint32_t
-read_be32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *) p;
-
-	return (uint32_t) u[0] << 24 | (uint32_t) u[1] << 16 | (uint32_t) u[2] << 8 | u[3];
-}
-
+/* A message or event is not delivered: count it, log a line (rate-limited). */
 static void
-walsource_invalid(WalSource *w, const char *what)
+walsource_drop(WalSource *w, RelayDrop reason, const char *detail)
 {
 	char		lsn[RELAY_POS_TEXT_MAX];
+	uint64_t	suppressed;
 
 	w->invalid++;
-	w->relay->stats.events_invalid++;
+	relay_count_drop(w->relay, reason);
+	if (!ratelimit_allow(&w->drop_log, w->relay->loop.now_ms, &suppressed))
+		return;
 	relay_lsn_format(w->txn_lsn, lsn);
-	relay_log(RLOG_WARNING, "replication slot \"%s\": ignoring an invalid event of the transaction "
-			  "committed at %s: %s", w->slot, lsn, what);
+	relay_log(RLOG_WARNING, "replication slot \"%s\": dropped a message of the transaction committed at %s (%s): %s%s",
+			  w->slot, lsn, relay_drop_names[reason], detail,
+			  suppressed > 0 ? "; similar messages were suppressed before" : "");
 }
 
-/* A pg_realtime message: records of a 4-byte length and an event's JSON. */
+/* The records of an opened batch: each a 4-byte length and an event's JSON. */
 static void
-walsource_on_message(WalSource *w, const char *p, size_t len)
+walsource_on_batch(WalSource *w, const unsigned char *plain, size_t len)
 {
-	while (len > 0)
+	size_t		offset = 0;
+	const char *record;
+	size_t		n;
+	int			r;
+
+	while ((r = envelope_next_record(plain, len, &offset, &record, &n)) > 0)
 	{
-		uint32_t	n;
 		RelayPos	pos = {w->txn_lsn, w->txn_index, RELAY_POS_WAL};
 		RelayEvent *ev = NULL;
 		int64_t		large;
-		const char *error = NULL;
+		RelayDrop	reason = DROP_MALFORMED;
+		const char *detail = NULL;
 
-		if (len < 4 || (n = read_be32(p)) > len - 4)
-		{
-			walsource_invalid(w, "message framing is broken");
-			return;
-		}
-		p += 4;
-		len -= 4;
 		w->txn_index++;
 		/* published before a reconnect */
 		if (w->last_pos.kind == RELAY_POS_WAL && relay_pos_cmp(pos, w->last_pos) <= 0)
-		{
-			p += n;
-			len -= n;
 			continue;
-		}
-		switch (event_parse_notify(p, n, w->txn_timestamp, &ev, &large, &error))
+		switch (relay_check_event(w->relay, record, n, w->txn_timestamp, w->database_id, &ev, &large,
+								  &reason, &detail))
 		{
 			case EVENT_NOTIFY_INLINE:
 				event_set_position(ev, pos);
@@ -539,15 +649,66 @@ walsource_on_message(WalSource *w, const char *p, size_t len)
 				w->txn_last_ev = ev;	/* our reference */
 				break;
 			case EVENT_NOTIFY_LARGE:
-				walsource_invalid(w, "a large-event pointer has no place in the WAL");
+				walsource_drop(w, DROP_MALFORMED, "a large-event pointer has no place in the WAL");
 				break;
 			case EVENT_NOTIFY_INVALID:
-				walsource_invalid(w, error ? error : "?");
+				walsource_drop(w, reason, detail);
 				break;
 		}
-		p += n;
-		len -= n;
 	}
+	if (r < 0)
+		walsource_drop(w, DROP_MALFORMED, "the batch is malformed");
+}
+
+/*
+ * A pg_realtime message: sealed (opened and checked by sealed.c), or a
+ * plaintext batch where the database does not seal.
+ */
+static void
+walsource_on_message(WalSource *w, const char *p, size_t len)
+{
+	unsigned char *plain;
+	size_t		plain_len = 0;
+	EnvelopeHeader header;
+	SealedResult result;
+
+	if (!sealed_is_wal_message(p, len))
+	{
+		if (w->accept_plaintext)
+			walsource_on_batch(w, (const unsigned char *) p, len);
+		else
+			walsource_drop(w, DROP_UNSEALED, "not sealed, and this database seals its events");
+		return;
+	}
+	plain = relay_malloc(len);
+	result = sealed_open_wal(&w->sealed, &w->guard, p, len, plain, &plain_len, &header);
+	switch (result)
+	{
+		case SEALED_OK:
+			if (plain_len == 0)
+			{
+				/* a rotation, under the old key: read the keys at this commit */
+				if (w->txn_lsn > w->keys_lsn)
+					w->keys_changed = true;
+			}
+			else
+				walsource_on_batch(w, plain, plain_len);
+			OPENSSL_cleanse(plain, plain_len);
+			break;
+		case SEALED_MALFORMED:
+			walsource_drop(w, DROP_FORGED, "not a well-formed sealed message");
+			break;
+		case SEALED_UNKNOWN_KEY:
+			walsource_drop(w, DROP_UNKNOWN_KEY, "sealed with a key this database does not have");
+			break;
+		case SEALED_FORGED:
+			walsource_drop(w, DROP_FORGED, "does not authenticate for this database and prefix");
+			break;
+		case SEALED_REPLAYED:
+			walsource_drop(w, DROP_REPLAYED, "sealed for another transaction, or repeated in this one");
+			break;
+	}
+	free(plain);
 }
 
 /* One pgoutput message of an XLogData. */
@@ -566,13 +727,14 @@ walsource_on_xlogdata(WalSource *w, const char *data, size_t len)
 			event_format_time(w->txn_time_ms, w->txn_timestamp);
 			w->txn_index = 0;
 			w->txn_confirm_before = w->complete_lsn;
+			sealed_wal_begin(&w->guard, m.xid);
 			break;
 		case PGO_MSG_MESSAGE:
 			/*
 			 * Only transactional messages of our prefix: others belong to
 			 * other programs, and a non-transactional one is not ours.
 			 */
-			if (w->in_txn && m.transactional && strcmp(m.prefix, "pg_realtime") == 0)
+			if (w->in_txn && m.transactional && strcmp(m.prefix, WAL_PREFIX) == 0)
 				walsource_on_message(w, m.content, m.content_len);
 			break;
 		case PGO_MSG_COMMIT:
@@ -586,6 +748,8 @@ walsource_on_xlogdata(WalSource *w, const char *data, size_t len)
 				event_release(w->txn_last_ev);
 				w->txn_last_ev = NULL;
 			}
+			if (w->keys_changed)
+				w->keys_lsn = w->txn_lsn;
 			break;
 		case PGO_MSG_OTHER:
 			break;
@@ -609,6 +773,15 @@ walsource_on_copy(WalSource *w, const char *buf, size_t len)
 			if (c.wal_end > w->server_lsn)
 				w->server_lsn = c.wal_end;
 			walsource_on_xlogdata(w, c.data, c.data_len);
+			if (w->keys_changed && !w->in_txn)
+			{
+				/* read the new keys: start again, resuming after what was published */
+				w->keys_changed = false;
+				w->backoff_ms = 0;
+				walsource_fail(w, "the keys were rotated", "reconnecting to read them");
+				w->deadline_ms = w->relay->loop.now_ms;
+				return false;
+			}
 			return true;
 		case PGO_COPY_KEEPALIVE:
 			if (c.wal_end > w->server_lsn)
@@ -680,23 +853,13 @@ walsource_on_io(Watch *watch, uint32_t events)
 				return;
 			case PGRES_POLLING_OK:
 				{
-					char	   *lit;
-					Buf			q = BUF_INIT;
-
 					if (PQsetnonblocking(w->conn, 1) != 0)
 					{
 						walsource_fail(w, "could not make the connection non-blocking", NULL);
 						return;
 					}
 					w->state = WAL_SETUP;
-					lit = PQescapeLiteral(w->conn, w->slot, strlen(w->slot));
-					buf_printf(&q, "SELECT s.confirmed_flush_lsn, s.plugin, s.database = current_database(), "
-							   "pg_catalog.pg_current_wal_insert_lsn() FROM (SELECT) AS x "
-							   "LEFT JOIN pg_catalog.pg_replication_slots AS s ON s.slot_name = %s",
-							   lit ? lit : "''");
-					PQfreemem(lit);
-					walsource_send(w, WAL_QUERY_SLOT, q.data);
-					buf_free(&q);
+					walsource_send(w, WAL_QUERY_SETUP, WAL_SETUP_SQL);
 				}
 				return;
 			default:
@@ -746,6 +909,8 @@ walsource_on_io(Watch *watch, uint32_t events)
 			}
 			else if (next == WAL_QUERY_START)
 				walsource_send_start(w);
+			else if (next == WAL_QUERY_SLOT)
+				walsource_send_slot_query(w);
 			else
 				walsource_fail(w, "setup failed", "the slot query returned nothing usable");
 			return;

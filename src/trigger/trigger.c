@@ -8,8 +8,8 @@
  * Events longer than the sink carries inline (pg_realtime.inline_payload_limit,
  * and what fits a sealed notification) are stored in realtime.large_events
  * and the batch gets a pointer to them.  With pg_realtime.transport = wal
- * the events go instead to the transaction's logical decoding messages
- * (wal_sink.c).
+ * the same batch goes out, sealed, as the transaction's logical decoding
+ * messages (wal_sink.c), where every event fits inline.
  */
 #include "postgres.h"
 
@@ -434,9 +434,7 @@ realtime_notify_trigger(PG_FUNCTION_ARGS)
 	/* the transaction's sink decides what goes inline */
 	limit = capture_begin()->max_event();
 	trigger_build_event(&trigger_buf, cfg, action, slot, oldslot, &header_len);
-	if (pg_realtime_transport == TRIGGER_TRANSPORT_WAL)
-		wal_sink_add(trigger_buf.data, trigger_buf.len);
-	else if (trigger_buf.len > limit)
+	if (trigger_buf.len > limit)
 		trigger_capture_large(&trigger_buf, header_len, limit);
 	else
 		capture_add(trigger_buf.data, trigger_buf.len);

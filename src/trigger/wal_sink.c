@@ -1,191 +1,196 @@
 /*
- * wal_sink.c - the wal transport's capture (pg_realtime.transport = wal)
+ * wal_sink.c - the wal transport's sinks (pg_realtime.transport = wal)
  *
- * The events of a transaction are gathered in one buffer and written with
- * LogLogicalMessage(prefix "pg_realtime", transactional) just before commit
- * (XACT_EVENT_PRE_COMMIT), so a transaction of single-row changes costs one
- * WAL record and the decoder one message, whatever its row count.  The
- * content is a sequence of records: a 4-byte big-endian length, then the
- * event's JSON (README "Event format").  Logical decoding delivers the
- * message with its transaction's BEGIN (commit LSN) and COMMIT, or not at
- * all if the transaction rolls back.
+ * capture.c gathers a transaction's events as for the notify transport and
+ * hands the batch here just before commit (XACT_EVENT_PRE_COMMIT), or
+ * earlier in a big transaction: whenever pg_realtime.wal_batch_size bytes
+ * have gathered while no savepoint is open (capture.c decides; a message
+ * written inside a subtransaction would belong to it and take the outer
+ * events with it if it rolled back).  Each batch becomes one transactional
+ * logical decoding message (LogLogicalMessage, prefix "pg_realtime"), so a
+ * transaction of single-row changes costs one WAL record and the decoder
+ * one message.  Logical decoding delivers it with its transaction's BEGIN
+ * (commit LSN) and COMMIT, or not at all if the transaction rolls back.
  *
- * Savepoints: each open subtransaction remembers where the buffer stood
- * when it began, and a rollback to it cuts the buffer back.  Memory stays
- * bounded in big transactions: when the buffer passes
- * pg_realtime.wal_batch_size outside any subtransaction, it is written at
- * once as a message of its own (the transaction's later messages follow it
- * in the same transaction).  Inside a subtransaction it keeps growing,
- * because a message written there would belong to the subtransaction and
- * be dropped by the decoder if it rolled back, taking the outer events
- * along.
+ * Sealed (the default): ENVELOPE_WAL_MAGIC and the batch sealed in binary
+ * form with the database's current key (seal.c), the header carrying the
+ * transaction's top-level FullTransactionId and the message's index in the
+ * transaction, which the associated data binds (src/relay/envelope.h): a
+ * copy of the message in another transaction, or in the same one, is
+ * dropped by the relay.  A key rotation's announcement is an empty batch
+ * sealed with the previous key.  Plaintext (pg_realtime.seal = off): the
+ * batch's records as they are.
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "replication/message.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "relay/envelope.h"
+#include "seal.h"
 #include "wal_sink.h"
 
 int			pg_realtime_wal_batch_size = 256 * 1024;
 
-/* where the buffer stood when an open subtransaction began */
-typedef struct WalSinkMark
-{
-	SubTransactionId subid;
-	int			len;
-} WalSinkMark;
+/* the transaction of the last message written, and that message's index */
+static FullTransactionId wal_sink_xid;
+static uint32 wal_sink_part;
 
-static StringInfoData wal_sink_buf;	/* TopMemoryContext */
-static WalSinkMark *wal_sink_marks;
-static int	wal_sink_nmarks;
-static int	wal_sink_maxmarks;
+static int	wal_sink_max_event(void);
+static int	wal_sink_flush_size(void);
+static void wal_sink_emit_sealed(const CaptureBatch *batch, const CaptureAnnounce *announce);
+static void wal_sink_emit_plain(const CaptureBatch *batch, const CaptureAnnounce *announce);
 
-/* Above this size the buffer is given back after the transaction. */
-#define WAL_SINK_KEEP_SIZE (64 * 1024)
-
-static void wal_sink_xact_callback(XactEvent event, void *arg);
-static void wal_sink_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-									  SubTransactionId parentSubid, void *arg);
+static const CaptureSink wal_sink_sealed = {"wal, sealed", wal_sink_max_event, NULL,
+wal_sink_emit_sealed, wal_sink_flush_size};
+static const CaptureSink wal_sink_plain = {"wal, plaintext", wal_sink_max_event, NULL,
+wal_sink_emit_plain, wal_sink_flush_size};
 
 void
 wal_sink_init(void)
 {
 	DefineCustomIntVariable("pg_realtime.wal_batch_size",
 							"Bytes of events gathered before a logical decoding message is written (wal transport).",
-							"A transaction's events go out as one message at commit; a bigger transaction writes a message each time this much has gathered outside any subtransaction.",
+							"A transaction's events go out as one message at commit; a bigger transaction writes a message each time this much has gathered while no savepoint is open.",
 							&pg_realtime_wal_batch_size,
-							256 * 1024, 1024, MaxAllocSize / 2,
+							256 * 1024, 1024, MaxAllocSize / 4,
 							PGC_USERSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
-	/*
-	 * Registered at load, not at the first event: a savepoint taken before
-	 * the first event must still be seen to begin.
-	 */
-	RegisterXactCallback(wal_sink_xact_callback, NULL);
-	RegisterSubXactCallback(wal_sink_subxact_callback, NULL);
 }
 
-/* Write what is gathered as one message of the current transaction. */
-static void
-wal_sink_flush(void)
+const CaptureSink *
+wal_sink_get(bool sealed)
 {
-	if (wal_sink_buf.len == 0)
-		return;
-	LogLogicalMessage(WAL_SINK_PREFIX, wal_sink_buf.data, wal_sink_buf.len, true);
-	resetStringInfo(&wal_sink_buf);
+	return sealed ? &wal_sink_sealed : &wal_sink_plain;
 }
 
-/* Forget the transaction's events; give back a big buffer. */
-static void
-wal_sink_reset(void)
+/* No 8000-byte limit: every event goes inline. */
+static int
+wal_sink_max_event(void)
 {
-	wal_sink_nmarks = 0;
-	if (wal_sink_buf.data == NULL)
-		return;
-	if (wal_sink_buf.maxlen > WAL_SINK_KEEP_SIZE)
+	return MaxAllocSize / 4;
+}
+
+static int
+wal_sink_flush_size(void)
+{
+	return pg_realtime_wal_batch_size;
+}
+
+/* The top-level transaction's id and the next message index in it. */
+static uint32
+wal_sink_next_part(FullTransactionId *xid)
+{
+	*xid = GetTopFullTransactionId();
+	if (!FullTransactionIdEquals(*xid, wal_sink_xid))
 	{
-		pfree(wal_sink_buf.data);
-		wal_sink_buf.data = NULL;
+		wal_sink_xid = *xid;
+		wal_sink_part = 0;
 	}
+	return wal_sink_part++;
+}
+
+/* Seal pieces under key as the transaction's next message, and write it. */
+static void
+wal_sink_write_sealed(uint32 key_id, const unsigned char *key, const EnvelopePiece *pieces,
+					  int npieces, Size plain_len)
+{
+	EnvelopeAad aad;
+	EnvelopeHeader header;
+	FullTransactionId xid;
+	unsigned char nonce[ENVELOPE_NONCE_LEN];
+	unsigned char *msg;
+	const char *database = seal_database_name();
+	size_t		n;
+
+	if (!envelope_aad_init_wal(&aad, database, strlen(database), WAL_SINK_PREFIX, strlen(WAL_SINK_PREFIX)))
+		elog(ERROR, "database name too long to seal");
+	header.key_id = key_id;
+	header.part = wal_sink_next_part(&xid);
+	header.seq = U64FromFullTransactionId(xid);
+	msg = palloc(ENVELOPE_WAL_MAGIC_LEN + ENVELOPE_OVERHEAD + plain_len);
+	memcpy(msg, ENVELOPE_WAL_MAGIC, ENVELOPE_WAL_MAGIC_LEN);
+	if (!envelope_nonce(nonce) ||
+		(n = envelope_seal_binary(key, &aad, &header, nonce, pieces, npieces,
+								  msg + ENVELOPE_WAL_MAGIC_LEN)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not seal pg_realtime events"),
+				 errdetail("libcrypto failed to encrypt.")));
+	LogLogicalMessage(WAL_SINK_PREFIX, (const char *) msg, ENVELOPE_WAL_MAGIC_LEN + n, true);
+	pfree(msg);
+}
+
+/* The batch's chunks as pieces (palloc'd), and their total length. */
+static EnvelopePiece *
+wal_sink_pieces(const CaptureBatch *batch, int *npieces, Size *total)
+{
+	EnvelopePiece *pieces = palloc(sizeof(EnvelopePiece) * Max(list_length(batch->chunks), 1));
+	ListCell   *lc;
+
+	*npieces = 0;
+	*total = 0;
+	foreach(lc, batch->chunks)
+	{
+		StringInfo	chunk = lfirst(lc);
+
+		if (chunk->len == 0)
+			continue;
+		pieces[*npieces].data = chunk->data;
+		pieces[*npieces].len = chunk->len;
+		(*npieces)++;
+		*total += chunk->len;
+	}
+	return pieces;
+}
+
+static void
+wal_sink_emit_sealed(const CaptureBatch *batch, const CaptureAnnounce *announce)
+{
+	uint32		key_id;
+	const unsigned char *key;
+	EnvelopePiece *pieces;
+	int			npieces;
+	Size		total;
+
+	/* a rotation first, under the old key, so the relay reads the new one */
+	if (announce != NULL)
+		wal_sink_write_sealed(announce->key_id, announce->key, NULL, 0, 0);
+	if (batch->nevents == 0)
+		return;
+	key = seal_current_key(&key_id);
+	pieces = wal_sink_pieces(batch, &npieces, &total);
+	wal_sink_write_sealed(key_id, key, pieces, npieces, total);
+	pfree(pieces);
+}
+
+static void
+wal_sink_emit_plain(const CaptureBatch *batch, const CaptureAnnounce *announce)
+{
+	EnvelopePiece *pieces;
+	int			npieces;
+	Size		total;
+	char	   *msg;
+	Size		off = 0;
+
+	if (batch->nevents == 0)
+		return;
+	pieces = wal_sink_pieces(batch, &npieces, &total);
+	if (npieces == 1)
+		LogLogicalMessage(WAL_SINK_PREFIX, pieces[0].data, total, true);
 	else
-		resetStringInfo(&wal_sink_buf);
-}
-
-static void
-wal_sink_xact_callback(XactEvent event, void *arg)
-{
-	switch (event)
 	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
-			if (wal_sink_buf.data != NULL)
-				wal_sink_flush();
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-		case XACT_EVENT_PARALLEL_ABORT:
-			wal_sink_reset();
-			break;
-		default:
-			break;
+		msg = palloc(total);
+		for (int i = 0; i < npieces; i++)
+		{
+			memcpy(msg + off, pieces[i].data, pieces[i].len);
+			off += pieces[i].len;
+		}
+		LogLogicalMessage(WAL_SINK_PREFIX, msg, total, true);
+		pfree(msg);
 	}
-}
-
-static void
-wal_sink_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						  SubTransactionId parentSubid, void *arg)
-{
-	switch (event)
-	{
-		case SUBXACT_EVENT_START_SUB:
-			if (wal_sink_nmarks == wal_sink_maxmarks)
-			{
-				int			n = wal_sink_maxmarks ? wal_sink_maxmarks * 2 : 16;
-
-				wal_sink_marks = wal_sink_marks
-					? repalloc(wal_sink_marks, n * sizeof(WalSinkMark))
-					: MemoryContextAlloc(TopMemoryContext, n * sizeof(WalSinkMark));
-				wal_sink_maxmarks = n;
-			}
-			wal_sink_marks[wal_sink_nmarks].subid = mySubid;
-			wal_sink_marks[wal_sink_nmarks].len = wal_sink_buf.data ? wal_sink_buf.len : 0;
-			wal_sink_nmarks++;
-			break;
-		case SUBXACT_EVENT_COMMIT_SUB:
-		case SUBXACT_EVENT_ABORT_SUB:
-			{
-				/*
-				 * The innermost open subtransaction ends (marks are pushed in
-				 * order).  No mark: it began before the library was loaded,
-				 * when this backend had gathered nothing.
-				 */
-				int			keep = 0;
-
-				while (wal_sink_nmarks > 0)
-				{
-					WalSinkMark *m = &wal_sink_marks[--wal_sink_nmarks];
-
-					if (m->subid == mySubid)
-					{
-						keep = m->len;
-						break;
-					}
-				}
-				if (event == SUBXACT_EVENT_ABORT_SUB && wal_sink_buf.data != NULL &&
-					keep < wal_sink_buf.len)
-				{
-					wal_sink_buf.len = keep;
-					wal_sink_buf.data[keep] = '\0';
-				}
-			}
-			break;
-		default:
-			break;
-	}
-}
-
-void
-wal_sink_add(const char *event, int len)
-{
-	unsigned char hdr[4];
-
-	if (wal_sink_buf.data == NULL)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(&wal_sink_buf);
-		MemoryContextSwitchTo(oldcxt);
-	}
-	hdr[0] = (unsigned char) (len >> 24);
-	hdr[1] = (unsigned char) (len >> 16);
-	hdr[2] = (unsigned char) (len >> 8);
-	hdr[3] = (unsigned char) len;
-	appendBinaryStringInfo(&wal_sink_buf, (const char *) hdr, 4);
-	appendBinaryStringInfo(&wal_sink_buf, event, len);
-	if (wal_sink_nmarks == 0 && wal_sink_buf.len >= pg_realtime_wal_batch_size)
-		wal_sink_flush();
+	pfree(pieces);
 }

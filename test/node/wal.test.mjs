@@ -204,15 +204,20 @@ test('rolled-back transactions and savepoints, also past a batch flush, send not
       BEGIN INSERT INTO items VALUES (-8); RAISE EXCEPTION 'undo'; EXCEPTION WHEN OTHERS THEN NULL; END;
       INSERT INTO items VALUES (-9);
     END $$;
-    -- a transaction big enough to write several messages (1 kB batches)
+    -- a transaction big enough to write several messages (1 kB batches):
+    -- none is written while a savepoint is open, so that rolling it back
+    -- still takes its events (past the batch size) back
     SET pg_realtime.wal_batch_size = 1024;
     BEGIN;
       INSERT INTO items SELECT -g FROM generate_series(10, 29) g;
       SAVEPOINT d; INSERT INTO items VALUES (-30); ROLLBACK TO d;
+      SAVEPOINT e; INSERT INTO items SELECT -g FROM generate_series(100, 149) g; ROLLBACK TO e;
+      SAVEPOINT f; INSERT INTO items SELECT -g FROM generate_series(200, 219) g; RELEASE f;
       INSERT INTO items VALUES (-31);
     COMMIT;
     DELETE FROM items WHERE id < 0;`);
-  const want = [-2, -5, -6, -7, -9, ...Array.from({ length: 20 }, (_, i) => -(10 + i)), -31];
+  const want = [-2, -5, -6, -7, -9, ...Array.from({ length: 20 }, (_, i) => -(10 + i)),
+    ...Array.from({ length: 20 }, (_, i) => -(200 + i)), -31];
   const got = [];
   while (got.length < want.length) {
     const e = await s.event();
@@ -380,14 +385,36 @@ test('WebSocket "since": the replay follows the first subscription; a connection
   await plain.close();
 });
 
-test('an unprivileged role cannot forge an event with pg_logical_emit_message', {
-  todo: 'PUBLIC may call pg_logical_emit_message (PostgreSQL 15): until events are sealed (issue 6), ' +
-    'a transactional message with prefix pg_realtime from any role is delivered like a trigger\'s',
-}, async () => {
+/*
+ * PostgreSQL 15 lets PUBLIC call pg_logical_emit_message: a role with no
+ * privilege writes a plaintext event, a sealed-looking message with a
+ * made-up key, and a copy of a real sealed message (read back from a slot
+ * by a superuser, as an attacker who once saw the WAL would have it), alone
+ * and inside a transaction of its own real change.  None reaches a
+ * subscriber, each is counted in /v1/health, and the real events around
+ * them still arrive, in order.
+ */
+test('forged and replayed pg_logical_emit_message messages are dropped and counted', async () => {
   const ws = await WsClient.open(`ws://127.0.0.1:${WORKER}/v1/realtime?project=p&channels[]=documents`);
   try {
     await ws.take('connected');
-    await cluster.sql('CREATE ROLE forger LOGIN');
+    await cluster.sql(`CREATE ROLE forger LOGIN; GRANT INSERT ON items TO forger;
+      SELECT pg_create_logical_replication_slot('peek', 'pgoutput');`);
+    const before = (await health(WORKER)).events.dropped;
+
+    /* a real sealed message, copied from the WAL */
+    await cluster.sql('INSERT INTO items VALUES (8999)');
+    assert.equal((await ws.inbox.take(isEvent(), 10000)).data.payload.id, 8999);
+    const hex = await cluster.sql(`SELECT encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('peek', NULL, NULL,
+        'proto_version', '1', 'publication_names', 'pg_realtime', 'messages', 'true')
+      WHERE get_byte(data, 0) = ascii('M') LIMIT 1`);
+    await cluster.sql("SELECT pg_drop_replication_slot('peek')");
+    const m = Buffer.from(hex, 'hex');
+    const prefixEnd = m.indexOf(0, 10);		/* 'M', flags, lsn (8), prefix NUL */
+    assert.equal(m.subarray(10, prefixEnd).toString(), 'pg_realtime');
+    const sealed = m.subarray(prefixEnd + 5, prefixEnd + 5 + m.readUInt32BE(prefixEnd + 1));
+    assert.equal(sealed.subarray(0, 4).toString(), 'rtw1', 'the trigger wrote a sealed message');
+
     const ev = JSON.stringify({
       v: 1, event: 'databases.postgres.collections.items.documents.666.create', action: 'create',
       databaseId: 'postgres', collectionId: 'items', documentId: '666', read: ['any'],
@@ -395,10 +422,30 @@ test('an unprivileged role cannot forge an event with pg_logical_emit_message', 
     });
     const len = Buffer.alloc(4);
     len.writeUInt32BE(Buffer.byteLength(ev));
-    await run(path.join(PGBIN, 'psql'), ['-X', '-q', '-h', cluster.dir, '-p', String(cluster.port), '-U', 'forger', '-d', 'postgres',
-      '-c', `SELECT pg_logical_emit_message(true, 'pg_realtime', '\\x${len.toString('hex')}'::bytea || convert_to('${ev}', 'UTF8'))`]);
+    const plaintext = `'\\x${len.toString('hex')}'::bytea || convert_to('${ev}', 'UTF8')`;
+    const madeUp = `'\\x${Buffer.concat([Buffer.from('rtw1'), Buffer.alloc(60, 7)]).toString('hex')}'::bytea`;
+    const copy = `'\\x${sealed.toString('hex')}'::bytea`;
+    const asForger = (sql) => run(path.join(PGBIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', cluster.dir,
+      '-p', String(cluster.port), '-U', 'forger', '-d', 'postgres', '-c', sql]);
+    await asForger(`SELECT pg_logical_emit_message(true, 'pg_realtime', ${plaintext})`);
+    await asForger(`SELECT pg_logical_emit_message(true, 'pg_realtime', ${madeUp})`);
+    await asForger(`SELECT pg_logical_emit_message(true, 'pg_realtime', ${copy})`);
+    /* in a transaction with a real event of the forger's: before and after it */
+    await asForger(`BEGIN; SELECT pg_logical_emit_message(true, 'pg_realtime', ${copy});
+      INSERT INTO items VALUES (9001);
+      SELECT pg_logical_emit_message(true, 'pg_realtime', ${copy});
+      SELECT pg_logical_emit_message(true, 'pg_realtime', ${plaintext}); COMMIT;`);
     await cluster.sql('INSERT INTO items VALUES (9000)');
+    assert.equal((await ws.inbox.take(isEvent(), 10000)).data.payload.id, 9001);
     assert.equal((await ws.inbox.take(isEvent(), 10000)).data.payload.id, 9000);
+    const after = await waitFor(async () => {
+      const d = (await health(WORKER)).events.dropped;
+      return d.replayed - before.replayed >= 3 ? d : null;
+    }, { what: 'the relay to count the copies' });
+    assert.equal(after.unsealed - before.unsealed, 2, 'the plaintext messages');
+    assert.equal(after.replayed - before.replayed, 3, 'the copies of a real message');
+    assert.equal(after.unknown_key - before.unknown_key + after.forged - before.forged, 1, 'the made-up one');
+    assert.equal(ws.inbox.items.filter(isEvent()).length, 0, 'nothing else arrived');
   } finally {
     await ws.close();
   }
