@@ -84,7 +84,7 @@ client_kill(Client *c, const char *why)
 	if (c->state == CLIENT_DEAD)
 		return;
 	if (why)
-		relay_log_client(relay, RLOG_INFO, c->peer, "%s", why);
+		relay_log_client_cut(relay, c->peer, why);
 	c->state = CLIENT_DEAD;
 	relay_client_state_changed(relay, c);
 	dlist_remove(&c->pending_node);

@@ -283,7 +283,8 @@ listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, c
 	const char *detail = NULL;
 	PendingEvent *p;
 
-	switch (relay_check_event(l->relay, text, len, ts, l->database_id, &ev, &large_id, &reason, &detail))
+	switch (relay_check_event(l->relay, text, len, ts, l->database_id,
+							  l->catalog_known ? l->catalog_ids : NULL, &ev, &large_id, &reason, &detail))
 	{
 		case EVENT_NOTIFY_INLINE:
 			if (!listener_reserve(l, ev->cost, pid))

@@ -675,21 +675,16 @@ const char *const relay_drop_names[DROP_NREASONS] = {
 	[DROP_UNREADABLE] = "unreadable",
 };
 
-void
-relay_log_client(Relay *relay, RelayLogLevel level, const char *peer, const char *fmt,...)
+static void
+relay_log_client_line(Relay *relay, RateLimit *rl, RelayLogLevel level, const char *peer, const char *msg)
 {
-	char		msg[512];
-	va_list		ap;
 	uint64_t	suppressed;
 
 	/* debug lines are asked for; the others are what a crowd could flood */
 	if (level == RLOG_DEBUG)
 		suppressed = 0;
-	else if (!ratelimit_allow(&relay->client_log, loop_clock_ms(), &suppressed))
+	else if (!ratelimit_allow(rl, loop_clock_ms(), &suppressed))
 		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (suppressed > 0)
 		relay_log(level, "client %s: %s (%llu lines about clients suppressed before this one)", peer, msg,
 				  (unsigned long long) suppressed);
@@ -697,15 +692,54 @@ relay_log_client(Relay *relay, RelayLogLevel level, const char *peer, const char
 		relay_log(level, "client %s: %s", peer, msg);
 }
 
+void
+relay_log_client(Relay *relay, RelayLogLevel level, const char *peer, const char *fmt,...)
+{
+	char		msg[512];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	relay_log_client_line(relay, &relay->client_log, level, peer, msg);
+}
+
+void
+relay_log_client_cut(Relay *relay, const char *peer, const char *why)
+{
+	relay_log_client_line(relay, &relay->client_cut_log, RLOG_INFO, peer, why);
+}
+
+/* Is id a line of list (NULL: empty)? */
+static bool
+relay_id_listed(const char *list, const char *id)
+{
+	size_t		n = strlen(id);
+
+	for (const char *p = list; p != NULL && *p;)
+	{
+		const char *end = strchr(p, '\n');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+
+		if (len == n && memcmp(p, id, n) == 0)
+			return true;
+		p = end ? end + 1 : p + len;
+	}
+	return false;
+}
+
 /*
  * One event's text as a source received it (a record of a notification or
  * of a wal message): within max_event_size and the JSON limits, and about
- * the database it came from (database_id), whatever it says.  Returns the
- * parse's kind; on EVENT_NOTIFY_INVALID *reason and *detail say why.
+ * the database it came from, whatever it says: its database_id, or one of
+ * also_ids (one a line, NULL for none: the ids realtime.database_ids()
+ * listed, which only a superuser can set).  Returns the parse's kind; on
+ * EVENT_NOTIFY_INVALID *reason and *detail say why.
  */
 EventNotifyKind
 relay_check_event(Relay *relay, const char *text, size_t len, const char *ts, const char *database_id,
-				  RelayEvent **ev, int64_t *large_id, RelayDrop *reason, const char **detail)
+				  const char *also_ids, RelayEvent **ev, int64_t *large_id, RelayDrop *reason,
+				  const char **detail)
 {
 	EventLimits limits = {relay->config.max_event_depth, (uint64_t) relay->config.max_event_values};
 	EventNotifyKind kind;
@@ -725,7 +759,8 @@ relay_check_event(Relay *relay, const char *text, size_t len, const char *ts, co
 		if (*detail == NULL)
 			*detail = "not an event";
 	}
-	else if (kind == EVENT_NOTIFY_INLINE && strcmp((*ev)->database_id, database_id) != 0)
+	else if (kind == EVENT_NOTIFY_INLINE && strcmp((*ev)->database_id, database_id) != 0 &&
+			 !relay_id_listed(also_ids, (*ev)->database_id))
 	{
 		event_release(*ev);
 		*ev = NULL;
@@ -997,6 +1032,7 @@ relay_create(const RelayConfig *config)
 		RateLimit	rl = RATELIMIT_INIT(RELAY_CLIENT_LOG_BURST, RELAY_CLIENT_LOG_WINDOW_MS);
 
 		relay->client_log = rl;
+		relay->client_cut_log = rl;
 	}
 	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	replay_init(&relay->window);

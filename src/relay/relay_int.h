@@ -303,6 +303,8 @@ struct Relay
 	Buf			scratch;		/* per-event subscription lists */
 	RelayStats	stats;
 	RateLimit	client_log;		/* log lines about clients */
+	RateLimit	client_cut_log; /* ... about clients cut off: a flood of
+								 * other lines does not hide them */
 };
 
 #define CLOSING_TIMEOUT_MS 3000
@@ -319,10 +321,12 @@ extern void relay_publish(struct Relay *relay, RelayEvent *ev);
 #define RELAY_CLIENT_LOG_WINDOW_MS 10000
 extern void relay_log_client(struct Relay *relay, RelayLogLevel level, const char *peer,
 							 const char *fmt,...) __attribute__((format(printf, 4, 5)));
+/* The same for a client that is cut off, counted apart from the others. */
+extern void relay_log_client_cut(struct Relay *relay, const char *peer, const char *why);
 extern void relay_count_drop(struct Relay *relay, RelayDrop reason);
 extern EventNotifyKind relay_check_event(struct Relay *relay, const char *text, size_t len, const char *ts,
-										 const char *database_id, RelayEvent **ev, int64_t *large_id,
-										 RelayDrop *reason, const char **detail);
+										 const char *database_id, const char *also_ids, RelayEvent **ev,
+										 int64_t *large_id, RelayDrop *reason, const char **detail);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_client_backlog_changed(struct Relay *relay, Client *c, size_t backlog);
 extern void relay_client_not_slow(struct Relay *relay, Client *c);

@@ -633,7 +633,7 @@ walsource_on_batch(WalSource *w, const unsigned char *plain, size_t len)
 		/* published before a reconnect */
 		if (w->last_pos.kind == RELAY_POS_WAL && relay_pos_cmp(pos, w->last_pos) <= 0)
 			continue;
-		switch (relay_check_event(w->relay, record, n, w->txn_timestamp, w->database_id, &ev, &large,
+		switch (relay_check_event(w->relay, record, n, w->txn_timestamp, w->database_id, NULL, &ev, &large,
 								  &reason, &detail))
 		{
 			case EVENT_NOTIFY_INLINE:

@@ -86,6 +86,8 @@ seed_notify() {
   printf '\x00rt1:AAAAAQAAAAAAAAALAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' > $d/seed-sealed
   { printf '\x01\x00\x00\x00'; printf "\\x$(printf %02x ${#ev})"; printf '%s' "$ev"; printf '\x00\x00\x00\x02{}'; } > $d/seed-batch
   printf '\x01' > $d/seed-empty
+  { printf '\x02\x00\x00\x00'; printf "\\x$(printf %02x ${#ev})"; printf '%s' "$ev"; } > $d/seed-wal
+  printf '\x02rtw1\x00\x00\x00\x01' > $d/seed-wal-short
 }
 
 seed_pgoutput() {

@@ -83,9 +83,9 @@ test('the LISTEN connection killed with pg_terminate_backend is re-established; 
   await ws.take('connected');
   const sse = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`);
   await sse.records.take(() => true, 5000, 'the SSE stream to open');
-  await cluster.sql(`INSERT INTO orders VALUES (1001, 'before the loss')`);
+  await cluster.sql(`INSERT INTO orders VALUES (5001, 'before the loss')`);
   const lastBefore = await sse.event();
-  assert.equal((await ws.inbox.take(isEvent())).data.payload.id, 1001);
+  assert.equal((await ws.inbox.take(isEvent())).data.payload.id, 5001);
   const before = (await health(RELAY)).database.reconnects;
   const killed = await cluster.sql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
     WHERE application_name = 'pg_realtime' AND backend_type = 'client backend'`);
