@@ -214,7 +214,7 @@ wal_consumer_start() {
 # and lag (seconds it needed after the writers ended).  Not in a subshell:
 # it keeps wal_events.
 wal_consumer_stop() {
-  local end t0 caught lag ws rl
+  local end t0 caught ws rl
   end=$(sql -c "SELECT pg_current_wal_lsn()")
   t0=$(date +%s.%N)
   for _ in $(seq 1200); do
@@ -228,8 +228,8 @@ wal_consumer_stop() {
   wal_events=$(( wal_events + ${got:-0} ))
   kill "$relay_pid"; wait "$relay_pid" 2>/dev/null || true; relay_pid=
   # µs per row from clock ticks (USER_HZ = 100)
-  ws_us=$(awk -v t="$ws" -v n="$1" 'BEGIN { printf "%.2f", n > 0 ? t * 10000 / n : 0 }')
-  relay_us=$(awk -v t="$rl" -v n="$1" 'BEGIN { printf "%.2f", n > 0 ? t * 10000 / n : 0 }')
+  ws_us=$(awk -v t="$ws" -v n="$1" 'BEGIN { printf "%.2f", (n > 0 ? t * 10000 / n : 0) }')
+  relay_us=$(awk -v t="$rl" -v n="$1" 'BEGIN { printf "%.2f", (n > 0 ? t * 10000 / n : 0) }')
 }
 
 # after_run VARIANT: count the rows written (the events to expect) and check
@@ -264,7 +264,8 @@ for v in $VARIANTS; do
   for w in bulk single; do
     reset_tables
     pgbench_tps "$tmp/${w}_$v.sql" 1 2 "-c synchronous_commit=off ${VOPTS[$v]:-}" >/dev/null
-    after_run "$v"
+    # no relay reads the slot during the warm-up: its wal events are not expected
+    [ "$v" = wal ] || after_run "$v"
   done
 done
 for r in $(seq "$ROUNDS"); do

@@ -451,6 +451,34 @@ test('forged and replayed pg_logical_emit_message messages are dropped and count
   }
 });
 
+/*
+ * A rotation is announced in the WAL under the old key; the relay reads
+ * the new key before the first message sealed with it (it reconnects at the
+ * announcement's commit and resumes), so nothing is lost or repeated.
+ */
+test('a key rotation: the relay reads the new key and misses nothing', async () => {
+  const ws = await WsClient.open(`ws://127.0.0.1:${WORKER}/v1/realtime?project=p&channels[]=documents`);
+  try {
+    await ws.take('connected');
+    const before = (await health(WORKER)).events.dropped;
+    await cluster.sql('INSERT INTO items VALUES (9200)');
+    await cluster.sql("SELECT realtime.rotate_key('1 hour')");
+    await cluster.sql('INSERT INTO items VALUES (9201)');	/* a new session: sealed with the new key */
+    await cluster.sql("SELECT realtime.rotate_key('0')");	/* the old keys retired at once */
+    await cluster.sql('INSERT INTO items VALUES (9202)');
+    const got = [];
+    for (let i = 0; i < 3; i++)
+      got.push((await ws.inbox.take(isEvent(), 15000, `event ${i + 1} of 3`)).data.payload.id);
+    assert.deepEqual(got, [9200, 9201, 9202]);
+    const after = (await health(WORKER)).events.dropped;
+    assert.equal(after.unknown_key, before.unknown_key);
+    assert.equal(after.forged, before.forged);
+    assert.equal(after.replayed, before.replayed);
+  } finally {
+    await ws.close();
+  }
+});
+
 test('events nobody may read are not kept for replay', async () => {
   await cluster.sql(`CREATE TABLE nobody (id int PRIMARY KEY);
     SELECT realtime.track('public.nobody', read => ARRAY[]::text[]);`);
