@@ -64,6 +64,16 @@
 #define ENVELOPE_WAL_MAGIC "rtw1"
 #define ENVELOPE_WAL_MAGIC_LEN 4
 
+/*
+ * A key rotation in the wal transport: the rotating transaction's message,
+ * sealed with the previous key, holds ENVELOPE_WAL_KEY_MAGIC, the new key's
+ * id (u32) and the key, so that a relay reading the WAL later, even after
+ * the key's row is gone, opens what was sealed with it.  (Whoever can read
+ * the WAL reads the realtime.keys row the rotation inserted anyway.)
+ */
+#define ENVELOPE_WAL_KEY_MAGIC "rtk1"
+#define ENVELOPE_WAL_KEY_LEN (4 + 4 + ENVELOPE_KEY_LEN)
+
 /* Room for the associated data: fixed part, two names of < 64 bytes, header. */
 #define ENVELOPE_AAD_MAX 192
 

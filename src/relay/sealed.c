@@ -56,6 +56,13 @@ sealed_keys_add(Sealed *s, uint32_t id, const unsigned char key[ENVELOPE_KEY_LEN
 {
 	SealedKey  *k;
 
+	for (int i = 0; i < s->nkeys; i++)
+		if (s->keys[i].id == id)
+		{
+			/* known: the newest word on its expiry */
+			s->keys[i].expires_ms = expires_ms;
+			return;
+		}
 	if (s->nkeys == SEALED_MAX_KEYS)
 	{
 		/* keep the newest: drop the lowest id */

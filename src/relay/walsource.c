@@ -15,9 +15,10 @@
  * FullTransactionId and the message's index in it, so that a message
  * emitted by another role with pg_logical_emit_message, or a copy of a real
  * one, is dropped), and each of its events checked by relay_check_event(),
- * as the listener does.  A key rotation is announced in the WAL by a
- * message sealed with the previous key: at its commit the connection
- * starts again, reading the new keys, and resumes where it was.
+ * as the listener does.  A key rotation's message, sealed with the
+ * previous key, carries the new key, which is added to those the setup
+ * read; an announcement without one (none is written today) makes the
+ * connection start again at its commit, reading the keys.
  *
  * Positions: an event's position is its transaction's commit LSN (from
  * BEGIN) and its index among the transaction's events, so it is the same
@@ -685,9 +686,18 @@ walsource_on_message(WalSource *w, const char *p, size_t len)
 	switch (result)
 	{
 		case SEALED_OK:
-			if (plain_len == 0)
+			if (plain_len == ENVELOPE_WAL_KEY_LEN &&
+				memcmp(plain, ENVELOPE_WAL_KEY_MAGIC, 4) == 0)
 			{
-				/* a rotation, under the old key: read the keys at this commit */
+				/* a rotation: the new key, sealed with the old one */
+				uint32_t	id = (uint32_t) plain[4] << 24 | (uint32_t) plain[5] << 16 |
+					(uint32_t) plain[6] << 8 | plain[7];
+
+				sealed_keys_add(&w->sealed, id, plain + 8, -1);
+			}
+			else if (plain_len == 0)
+			{
+				/* an announcement without the key: read the keys at this commit */
 				if (w->txn_lsn > w->keys_lsn)
 					w->keys_changed = true;
 			}

@@ -17,17 +17,20 @@
  * transaction's top-level FullTransactionId and the message's index in the
  * transaction, which the associated data binds (src/relay/envelope.h): a
  * copy of the message in another transaction, or in the same one, is
- * dropped by the relay.  A key rotation's announcement is an empty batch
- * sealed with the previous key.  Plaintext (pg_realtime.seal = off): the
+ * dropped by the relay.  A key rotation's message, sealed with the previous
+ * key, carries the new one (ENVELOPE_WAL_KEY_MAGIC).  Plaintext (pg_realtime.seal = off): the
  * batch's records as they are.
  */
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "port/pg_bswap.h"
 #include "access/xact.h"
 #include "replication/message.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+
+#include <openssl/crypto.h>
 
 #include "relay/envelope.h"
 #include "seal.h"
@@ -156,12 +159,22 @@ wal_sink_emit_sealed(const CaptureBatch *batch, const CaptureAnnounce *announce)
 	int			npieces;
 	Size		total;
 
-	/* a rotation first, under the old key, so the relay reads the new one */
+	key = seal_current_key(&key_id);
+	/* a rotation first: the new key, sealed with the old one */
 	if (announce != NULL)
-		wal_sink_write_sealed(announce->key_id, announce->key, NULL, 0, 0);
+	{
+		unsigned char rotation[ENVELOPE_WAL_KEY_LEN];
+		EnvelopePiece piece = {rotation, sizeof(rotation)};
+		uint32		id = pg_hton32(key_id);
+
+		memcpy(rotation, ENVELOPE_WAL_KEY_MAGIC, 4);
+		memcpy(rotation + 4, &id, 4);
+		memcpy(rotation + 8, key, ENVELOPE_KEY_LEN);
+		wal_sink_write_sealed(announce->key_id, announce->key, &piece, 1, sizeof(rotation));
+		OPENSSL_cleanse(rotation, sizeof(rotation));
+	}
 	if (batch->nevents == 0)
 		return;
-	key = seal_current_key(&key_id);
 	pieces = wal_sink_pieces(batch, &npieces, &total);
 	wal_sink_write_sealed(key_id, key, pieces, npieces, total);
 	pfree(pieces);
