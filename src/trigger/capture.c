@@ -266,7 +266,13 @@ capture_add(const char *event, int len)
 	if (st->sink->flush_size != NULL && st->batch.nbytes >= st->sink->flush_size() &&
 		GetCurrentTransactionNestLevel() == 1)
 	{
-		st->sink->emit(&st->batch, NULL);
+		/* a rotation in this transaction goes first: the batch has the new key */
+		st->sink->emit(&st->batch, st->announce ? &capture_announcement : NULL);
+		if (st->announce)
+		{
+			OPENSSL_cleanse(&capture_announcement, sizeof(capture_announcement));
+			st->announce = false;
+		}
 		capture_forget_batch(st);
 	}
 }

@@ -49,10 +49,11 @@ typedef struct CaptureAnnounce
  * carry inline (longer ones are stored in realtime.large_events and a
  * pointer is captured instead).  A sink with add() gathers nothing: each
  * event (NUL-terminated) goes to add() at once, and emit() is not called.
- * A sink with flush_size() also gets the batch early, without the
- * announcement, each time it holds that many bytes while no subtransaction
- * is open (what it emitted then is forgotten); one without it keeps the
- * whole transaction's batch until commit.
+ * A sink with flush_size() also gets the batch early (with the
+ * announcement, if one is due, which then is not repeated) each time it
+ * holds that many bytes while no subtransaction is open (what it emitted
+ * then is forgotten); one without it keeps the whole transaction's batch
+ * until commit.
  */
 typedef struct CaptureSink
 {

@@ -196,6 +196,9 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
   /* The worker's log lines that cut off the client on this local port. */
   const cutLines = (port) => cluster.serverLog().split('\n')
     .filter((l) => l.includes(`client 127.0.0.1:${port}:`) && l.includes('disconnected'));
+  /* the line saying why port was cut off: it reaches the log file a moment after the count */
+  const cutLine = (port, re, what) => waitFor(() => re.test(cutLines(port).join('\n')),
+    { timeout: 5000, what: () => `${what}; lines: ${cutLines(port).join(' | ')}` });
 
   test('stalled WebSocket and SSE clients are cut off after pg_realtime.client_output_grace; a paced reader gets everything', async () => {
     const before = (await health(RELAY)).clients.cut_off;
@@ -224,7 +227,7 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
       { timeout: GRACE + 20000, what: 'the stalled WebSocket and SSE clients to be cut off' });
     assert.ok(Date.now() - t0 >= GRACE, `cut off ${Date.now() - t0} ms after the first byte of backlog`);
     for (const sock of [slow.sock, slowSse.sock])
-      assert.match(cutLines(sock.localPort).join('\n'), /client_output_soft_limit for longer than pg_realtime.client_output_grace/);
+      await cutLine(sock.localPort, /client_output_soft_limit for longer than pg_realtime.client_output_grace/, 'cut off after the grace');
     const h = await health(RELAY);
     assert.equal(h.connections.websocket, 1, 'only the reader is left');
     assert.equal(h.connections.sse, 0);
@@ -274,7 +277,7 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
       await insert(N); // MBs more than the kernel holds: past 256 kB at once
       await waitFor(async () => (await health(RELAY)).clients.cut_off === before + 1,
         { timeout: 20000, what: 'the stalled client to be cut off' });
-      assert.match(cutLines(slow.sock.localPort).join('\n'), /output over pg_realtime.max_client_output/,
+      await cutLine(slow.sock.localPort, /output over pg_realtime.max_client_output/,
         'cut off by the hard limit, not after the grace');
       slow.destroy();
     } finally {
@@ -303,7 +306,7 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
     }
     await waitFor(async () => (await health(RELAY)).clients.cut_off === before + 1,
       { timeout: GRACE + 20000, what: `the ping flooder to be cut off (sent ${sent} pings)` });
-    assert.match(cutLines(port).join('\n'), /output over/, `the relay cut off this very client (after ${sent} pings)`);
+    await cutLine(port, /output over/, `the relay cut off this very client (after ${sent} pings)`);
     slow.destroy();
   });
 });
