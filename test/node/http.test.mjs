@@ -209,6 +209,7 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
     await slowSse.until((b) => b.includes('retry: 1000'), 3000, 'the SSE stream head');
     const reader = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`);
     await reader.take('connected');
+    const ports = [slow.sock.localPort, slowSse.sock.localPort];	/* a closed socket forgets it */
     slow.sock.pause(); // stop reading: the relay's queues for them grow
     slowSse.sock.pause();
 
@@ -226,8 +227,8 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
     await waitFor(async () => (await health(RELAY)).clients.cut_off === before + 2,
       { timeout: GRACE + 20000, what: 'the stalled WebSocket and SSE clients to be cut off' });
     assert.ok(Date.now() - t0 >= GRACE, `cut off ${Date.now() - t0} ms after the first byte of backlog`);
-    for (const sock of [slow.sock, slowSse.sock])
-      await cutLine(sock.localPort, /client_output_soft_limit for longer than pg_realtime.client_output_grace/, 'cut off after the grace');
+    for (const port of ports)
+      await cutLine(port, /client_output_soft_limit for longer than pg_realtime.client_output_grace/, 'cut off after the grace');
     const h = await health(RELAY);
     assert.equal(h.connections.websocket, 1, 'only the reader is left');
     assert.equal(h.connections.sse, 0);
@@ -273,11 +274,12 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
       const before = (await health(RELAY)).clients.cut_off;
       const slow = await rawWebSocket(RELAY, '/v1/realtime?project=p&channels[]=documents');
       await slow.frame((f) => f.opcode === OP.TEXT, 3000, 'connected');
+      const port = slow.sock.localPort;	/* a closed socket forgets it */
       slow.sock.pause();
       await insert(N); // MBs more than the kernel holds: past 256 kB at once
       await waitFor(async () => (await health(RELAY)).clients.cut_off === before + 1,
         { timeout: 20000, what: 'the stalled client to be cut off' });
-      await cutLine(slow.sock.localPort, /output over pg_realtime.max_client_output/,
+      await cutLine(port, /output over pg_realtime.max_client_output/,
         'cut off by the hard limit, not after the grace');
       slow.destroy();
     } finally {
