@@ -389,3 +389,19 @@ $$;
 
 CREATE EVENT TRIGGER pg_realtime_forget_dropped ON sql_drop
   EXECUTE FUNCTION realtime.forget_dropped_tables();
+
+-- The wal transport (pg_realtime.transport = wal): relays read the
+-- triggers' logical decoding messages through the built-in pgoutput plugin,
+-- which needs a publication to name.  It publishes no table: the messages
+-- travel whatever it holds.  Created here, by the superuser installing the
+-- extension, so that relays need no CREATE privilege on the database; kept
+-- if it already exists (a reinstall).
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = 'pg_realtime') THEN
+    -- no warning about wal_level: the notify transport does not need it
+    PERFORM pg_catalog.set_config('client_min_messages', 'error', true);
+    CREATE PUBLICATION pg_realtime;
+  END IF;
+END
+$$;

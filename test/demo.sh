@@ -8,6 +8,10 @@
 #                             change a row every 2 seconds until Ctrl-C (SIGINT)
 #                             or SIGTERM, which stop and remove the cluster.
 #   DEMO_TICK=0 test/demo.sh  the same without the ticker (waits for a signal)
+#   test/demo.sh --transport wal
+#                             the same with the wal transport (wal_level =
+#                             logical; the worker reads replication slot
+#                             "pg_realtime", so clients can resume)
 #
 # Ports: DEMO_PG_PORT, DEMO_RELAY_PORT, DEMO_HTTP_PORT.  Needs root (or sudo)
 # for apt and `make install`, and npm's registry once for the SDK.
@@ -27,6 +31,17 @@ PORT=${DEMO_PG_PORT:-55433}
 RELAY_PORT=${DEMO_RELAY_PORT:-8787}
 HTTP_PORT=${DEMO_HTTP_PORT:-8788}
 TICK=${DEMO_TICK:-2}
+TRANSPORT=notify
+if [ "${1:-}" = --transport ]; then
+  TRANSPORT=${2:?--transport notify|wal}
+elif [ -n "${1:-}" ]; then
+  echo "usage: test/demo.sh [--transport notify|wal]" >&2; exit 2
+fi
+case $TRANSPORT in
+notify) extra=() ;;
+wal) extra=("wal_level = logical" "pg_realtime.transport = wal") ;;
+*) echo "unknown transport: $TRANSPORT (notify or wal)" >&2; exit 2 ;;
+esac
 
 test/deps.sh
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -51,7 +66,7 @@ trap stop EXIT
 trap 'exit 0' INT TERM
 test/cluster.sh start "$dir" "$PORT" \
   "shared_preload_libraries = 'pg_realtime'" \
-  "pg_realtime.port = $RELAY_PORT"
+  "pg_realtime.port = $RELAY_PORT" ${extra[@]+"${extra[@]}"}
 eval "$(test/cluster.sh env "$dir" "$PORT")"
 node examples/serve.mjs "$HTTP_PORT" >"$dir/http.log" 2>&1 &
 server=$!

@@ -78,6 +78,12 @@ if [ -f test/node/package.json ]; then
     node --experimental-websocket --test --test-concurrency=1 test/node/*.test.mjs
   }
   suite "end-to-end (appwrite SDK, ws, curl)" e2e
+  # the files whose subject does not depend on the transport, again with wal
+  e2e_wal() {
+    PG_REALTIME_TRANSPORT=wal node --experimental-websocket --test --test-concurrency=1 \
+      test/node/{sdk,websocket,sse,standalone,databases,http}.test.mjs
+  }
+  suite "end-to-end with pg_realtime.transport = wal" e2e_wal
   suite "standalone relay under ASan/UBSan, hostile clients" test/sanitize-relay.sh
 fi
 

@@ -21,6 +21,11 @@
 #   MODE=deflate bench/relay/run.sh         # compression: today's build (main),
 #                                           # this build, this build with deflate
 #                                           # clients; writes results-deflate.md
+#   RELAYS="pg_realtime pg_realtime_wal" BASELINE=pg_realtime_wal LATENCY_ONLY=1 \
+#     RESULTS=bench/relay/results-wal.md bench/relay/run.sh
+#                                           # commit-to-subscriber latency of
+#                                           # the notify and wal transports
+#                                           # (wal_level = logical; phases 0-1)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +36,8 @@ RELAYS=${RELAYS:-"pg_realtime node"}
 BASELINE=${BASELINE:-node}                # the relay the ratios divide by
 PLAIN_PORT=${PLAIN_PORT:-18789}
 PHASES=${PHASES:-"compare users"}        # compare: phases 0-3; users: phase 4
+WAL_PORT=${WAL_PORT:-18786}
+LATENCY_ONLY=${LATENCY_ONLY:-0}           # 1: phases 0 and 1 only
 PG_PORT=${PG_PORT:-55495}
 RELAY_PORT=${RELAY_PORT:-18787}
 NODE_PORT=${NODE_PORT:-18788}
@@ -69,7 +76,7 @@ if [ "${QUICK:-0}" = 1 ]; then
   FAN_SUBS=${FAN_SUBS_QUICK:-2000} FAN_EVENTS=${FAN_EVENTS_QUICK:-50} DRAIN_MAX=30 USERS_REPEAT=1
 fi
 command_line="$0 $*"
-env_line=$(env | grep -E '^(MODE|BASE_REF|ROUNDS|RELAYS|BASELINE|PHASES|USERS|TEAM|USERS_REPEAT|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
+env_line=$(env | grep -E '^(MODE|BASE_REF|ROUNDS|LATENCY_ONLY|RESULTS|RELAYS|BASELINE|PHASES|USERS|TEAM|USERS_REPEAT|PG_PORT|RELAY_PORT|NODE_PORT|RELAY_BIN|PAYLOAD_BYTES|SUBS|LAT_RATE|LAT_SECS|LAT_SWEEP|LAT_SWEEP_SECS|STEP_RATES|STEP_SECS|STEP_P99_MS|FAN_SUBS|FAN_RATE|FAN_EVENTS|DRAIN_MAX|PIN|RELAY_CPU|LOAD_CPU|PERF|QUICK)=' | sort | tr '\n' ' ' || true)
 
 ncpu=$(nproc)
 if [ "$PIN" = auto ]; then
@@ -147,11 +154,14 @@ wait_line() {
 # relays run side by side, each LISTENing on its own channel, and `use NAME`
 # makes one of them current for the functions below.
 declare -A RP RPORT WLP WLO WLREADY
-declare -A CH=([pg_realtime]=rt_bench_pg [node]=rt_bench_node [pg_realtime_plain]=rt_bench_plain)
-declare -A LABEL=([pg_realtime]="pg_realtime" [node]="Node baseline" [pg_realtime_plain]="pg_realtime, seal = off")
+declare -A CH=([pg_realtime]=rt_bench_pg [node]=rt_bench_node [pg_realtime_plain]=rt_bench_plain [pg_realtime_wal]=rt_bench_wal)
+declare -A LABEL=([pg_realtime]="pg_realtime" [node]="Node baseline" [pg_realtime_plain]="pg_realtime, seal = off"
+                  [pg_realtime_wal]="pg_realtime, wal transport")
 # the writer's session options per relay: the plaintext one's writer and
 # relay both run with pg_realtime.seal = off (the relay then accepts plaintext)
-declare -A WOPTS=([pg_realtime]="" [node]="" [pg_realtime_plain]=" -cpg_realtime.seal=off")
+# and the wal one's writer sends with the wal transport (its relay reads a slot)
+declare -A WOPTS=([pg_realtime]="" [node]="" [pg_realtime_plain]=" -cpg_realtime.seal=off"
+                  [pg_realtime_wal]=" -cpg_realtime.transport=wal")
 # MODE=deflate: today's build (base), this build for deflate clients
 CH+=([base]=rt_bench_base [deflate]=rt_bench_deflate [deflate_n]=rt_bench_deflate_n)
 LABEL+=([base]="today's build" [deflate]="deflate clients" [deflate_n]="deflate clients, not inflating")
@@ -258,6 +268,12 @@ start_relay() {
       --max-connections-per-ip 0 --max-connects-per-minute 0 "$conninfo" >>"$OUT/$1.log" 2>&1 &
     RP[$1]=$! RPORT[$1]=$port
     ;;
+  pg_realtime_wal)
+    "${relay_pin[@]}" "$OUT/pg_realtime_relay" --port "$WAL_PORT" --listen-addresses 127.0.0.1 \
+      --transport wal --slot-name bench_wal --max-connections $((FAN_SUBS + 1000)) "${auth_flags[@]}" \
+      "$conninfo" >>"$OUT/$1.log" 2>&1 &
+    RP[$1]=$! RPORT[$1]=$WAL_PORT
+    ;;
   node)
     (cd "$here/node-baseline" &&
       PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=postgres \
@@ -285,7 +301,7 @@ if [[ " $RELAYS " == *" node "* ]] && [ ! -d "$here/node-baseline/node_modules" 
   log "installing the Node baseline's packages (npm ci)"
   (cd "$here/node-baseline" && npm ci --no-audit --no-fund >/dev/null 2>&1)
 fi
-if [[ " $RELAYS " == *" pg_realtime "* ]]; then
+if [[ " $RELAYS " == *" pg_realtime"* ]]; then
   [ -x "$RELAY_BIN" ] || { echo "no relay at $RELAY_BIN: run make install in the repository" >&2; exit 1; }
   # a copy, so a make install during the run cannot swap the relay between phases
   relay_built=$(date -u -r "$RELAY_BIN" '+%Y-%m-%d %H:%M UTC')
@@ -304,7 +320,9 @@ fi
 log "starting a throwaway cluster on port $PG_PORT"
 "$root/test/cluster.sh" stop "$cluster" >/dev/null 2>&1 || true
 rm -rf "$cluster"
-"$root/test/cluster.sh" start "$cluster" "$PG_PORT"
+wal_conf=()
+[[ " $RELAYS " == *" pg_realtime_wal "* ]] && wal_conf=("wal_level = logical")
+"$root/test/cluster.sh" start "$cluster" "$PG_PORT" ${wal_conf[@]+"${wal_conf[@]}"}
 if [ "$PIN" = 1 ]; then
   # server processes (the writer's backend, the LISTEN backends) share the
   # load client's CPU, so the relay has one CPU to itself
@@ -572,7 +590,8 @@ for n in $LAT_SWEEP; do
 done
 for relay in $RELAYS; do use "$relay"; start_load "$SUBS" "$relay-1k"; done
 for relay in $RELAYS; do use "$relay"; latency_phase; done
-log "  steps: $SUBS subscribers, ${STEP_SECS}s per rate, until p99 > ${STEP_P99_MS} ms"
+[ "$LATENCY_ONLY" = 1 ] && STEP_RATES=""
+[ -n "$STEP_RATES" ] && log "  steps: $SUBS subscribers, ${STEP_SECS}s per rate, until p99 > ${STEP_P99_MS} ms"
 for relay in $RELAYS; do STEPPING[$relay]=1 R[$relay.step_rate]=0 R[$relay.step_deliveries]=0; done
 for rate in $STEP_RATES; do
   for relay in $RELAYS; do ATTEMPT[$relay]=1; done
@@ -593,6 +612,7 @@ sleep 1
 # 3. one relay at a time, each freshly started: memory freed by the phases
 # before would hide what new connections cost
 for relay in $RELAYS; do
+  [ "$LATENCY_ONLY" = 1 ] && break
   log "== fan-out: $relay"
   start_relay "$relay"
   fanout_phase

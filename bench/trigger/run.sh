@@ -47,20 +47,25 @@ PGBIN=$("$PG_CONFIG" --bindir)
 PGBENCH=$PGBIN/pgbench
 PSQL=$PGBIN/psql
 
-VARIANTS="none tcn plpgsql realtime plain"
-COMMIT_VARIANTS="none realtime plain plpgsql"
-declare -A LABEL=([none]="no trigger" [tcn]="contrib tcn" [plpgsql]="PL/pgSQL + pg_notify" [realtime]="pg_realtime" [plain]="pg_realtime, seal = off")
+VARIANTS=${BENCH_VARIANTS:-"none tcn plpgsql realtime plain wal"}
+COMMIT_VARIANTS=${BENCH_COMMIT_VARIANTS:-"none realtime wal plain plpgsql"}
+declare -A LABEL=([none]="no trigger" [tcn]="contrib tcn" [plpgsql]="PL/pgSQL + pg_notify" [realtime]="pg_realtime"
+                  [plain]="pg_realtime, seal = off" [wal]="pg_realtime, wal")
 declare -A CHANNEL=([tcn]=bench_tcn [plpgsql]=bench_plpgsql [realtime]=pg_realtime [plain]=bench_plain)
 # session options of a variant's writers: the plaintext one sends on its own
-# channel, one notification per row as before sealing
-declare -A VOPTS=([plain]="-c pg_realtime.seal=off -c pg_realtime.channel=bench_plain")
+# channel, one notification per row as before sealing; wal is the same
+# trigger with the wal transport
+declare -A VOPTS=([plain]="-c pg_realtime.seal=off -c pg_realtime.channel=bench_plain"
+                  [wal]="-c pg_realtime.transport=wal")
 
 tmp=$(mktemp -d /tmp/pg_realtime_bench.XXXXXX)
 chmod 755 "$tmp"
 cluster=$tmp/cluster
 consumer_pid=
+relay_pid=
 cleanup() {
   [ -n "$consumer_pid" ] && kill "$consumer_pid" 2>/dev/null
+  [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
   test/cluster.sh stop "$cluster" >/dev/null 2>&1
   rm -rf "$tmp"
 }
@@ -75,7 +80,8 @@ test/cluster.sh start "$cluster" "$PORT" \
   "fsync = on" "synchronous_commit = on" "full_page_writes = on" \
   "shared_buffers = 1GB" "wal_buffers = 64MB" \
   "max_wal_size = 32GB" "min_wal_size = 1GB" "checkpoint_timeout = 1h" \
-  "autovacuum = off" "jit = off" "timezone = 'UTC'" "max_connections = 200"
+  "autovacuum = off" "jit = off" "timezone = 'UTC'" "max_connections = 200" \
+  "wal_level = logical" "max_replication_slots = 4" "max_wal_senders = 4"
 eval "$(test/cluster.sh env "$cluster" "$PORT")"
 
 cc -O2 -Wall -Wextra -o "$tmp/listen" bench/trigger/listen.c \
@@ -151,7 +157,7 @@ pgbench_tps() {
     || { cat "$tmp/pgbench.err" >&2; return 1; }
 }
 
-# pgbench_cpu SCRIPT SECONDS: one client with synchronous_commit = off;
+# pgbench_cpu SCRIPT SECONDS [OPTIONS]: one client with synchronous_commit = off;
 # prints "tps cpus", cpus being the share of a CPU that the client's backend
 # used (perf stat task-clock; empty without perf).  CPU per row divides it by
 # the rows/s, which other load on the machine disturbs much less than rows/s.
@@ -178,7 +184,52 @@ pgbench_cpu() {
 
 # reset_tables: empty all four tables so every run starts alike
 reset_tables() {
-  sql -c "TRUNCATE orders_none, orders_tcn, orders_plpgsql, orders_realtime, orders_plain${others_table:-} RESTART IDENTITY"
+  sql -c "TRUNCATE orders_none, orders_tcn, orders_plpgsql, orders_realtime, orders_plain, orders_wal${others_table:-} RESTART IDENTITY"
+}
+
+# --- the wal transport's consumer: a pg_realtime_relay reading slot "bench" ---
+# It runs only during wal runs: before each, the slot is advanced past the
+# other variants' WAL (outside the measured time), so the decoder decodes
+# just the run's own WAL, and the other variants run without a decoder.
+# --replay-events 0: the relay keeps no window and confirms at once.
+wal_events=0
+sql -c "SELECT pg_create_logical_replication_slot('bench', 'pgoutput')" >/dev/null
+proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+wal_consumer_start() {
+  sql -c "SELECT pg_replication_slot_advance('bench', pg_current_wal_lsn())" >/dev/null
+  "$PGBIN/pg_realtime_relay" --port 18790 --listen-addresses 127.0.0.1 --transport wal --slot-name bench \
+    --replay-events 0 "host=$PGHOST port=$PGPORT user=postgres dbname=postgres" >"$tmp/relay.log" 2>&1 &
+  relay_pid=$!
+  walsender=
+  for _ in $(seq 100); do
+    walsender=$(sql -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'bench' AND active")
+    [ -n "$walsender" ] && break
+    sleep 0.05
+  done
+  [ -n "$walsender" ] || { cat "$tmp/relay.log" >&2; exit 1; }
+  ws_ticks0=$(proc_ticks "$walsender"); relay_ticks0=$(proc_ticks "$relay_pid")
+}
+# wal_consumer_stop ROWS: wait until the decoder has confirmed all WAL, then
+# set ws_us and relay_us (CPU µs per row of the walsender and of the relay)
+# and lag (seconds it needed after the writers ended).  Not in a subshell:
+# it keeps wal_events.
+wal_consumer_stop() {
+  local end t0 caught ws rl
+  end=$(sql -c "SELECT pg_current_wal_lsn()")
+  t0=$(date +%s.%N)
+  for _ in $(seq 1200); do
+    caught=$(sql -c "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = 'bench'")
+    [ "$caught" = t ] && break
+    sleep 0.05
+  done
+  lag=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+  ws=$(( $(proc_ticks "$walsender") - ws_ticks0 )); rl=$(( $(proc_ticks "$relay_pid") - relay_ticks0 ))
+  got=$(curl -s http://127.0.0.1:18790/v1/health | sed -n 's/.*"received":\([0-9]*\).*/\1/p')
+  wal_events=$(( wal_events + ${got:-0} ))
+  kill "$relay_pid"; wait "$relay_pid" 2>/dev/null || true; relay_pid=
+  # µs per row from clock ticks (USER_HZ = 100)
+  ws_us=$(awk -v t="$ws" -v n="$1" 'BEGIN { printf "%.2f", (n > 0 ? t * 10000 / n : 0) }')
+  relay_us=$(awk -v t="$rl" -v n="$1" 'BEGIN { printf "%.2f", (n > 0 ? t * 10000 / n : 0) }')
 }
 
 # after_run VARIANT: count the rows written (the events to expect) and check
@@ -187,6 +238,7 @@ after_run() {
   local n q
   n=$(sql -c "SELECT count(*) FROM orders_$1")
   [ "$1" != none ] && EXPECTED[$1]=$(( ${EXPECTED[$1]:-0} + n ))
+  return 0
   sleep 0.5
   q=$(sql -c "SELECT round((pg_notification_queue_usage() * 100)::numeric, 4)")
   max_queue=$(awk -v a="$max_queue" -v b="$q" 'BEGIN { print (b > a) ? b : a }')
@@ -211,20 +263,31 @@ log "warm-up"
 for v in $VARIANTS; do
   for w in bulk single; do
     reset_tables
-    pgbench_tps "$tmp/${w}_$v.sql" 1 2 "-c synchronous_commit=off" >/dev/null
-    after_run "$v"
+    pgbench_tps "$tmp/${w}_$v.sql" 1 2 "-c synchronous_commit=off ${VOPTS[$v]:-}" >/dev/null
+    # no relay reads the slot during the warm-up: its wal events are not expected
+    [ "$v" = wal ] || after_run "$v"
   done
 done
 for r in $(seq "$ROUNDS"); do
   for w in bulk single; do
     for v in $(rotate $((r - 1)) $VARIANTS); do
       reset_tables
-      out=$(pgbench_cpu "$tmp/${w}_$v.sql" "$SECONDS_RUN")
+      [ "$v" = wal ] && wal_consumer_start
+      out=$(pgbench_cpu "$tmp/${w}_$v.sql" "$SECONDS_RUN" "${VOPTS[$v]:-}")
       read -r tps cpus <<<"$out"
       rows=$(awk -v t="$tps" -v n="${ROWS_PER_TX[$w]}" 'BEGIN { printf "%.0f", t * n }')
       us=$(awk -v r="$rows" -v c="${cpus:-0}" 'BEGIN { printf "%.2f", (r > 0 && c > 0) ? c * 1e6 / r : 0 }')
+      extra=
+      if [ "$v" = wal ]; then
+        written=$(sql -c "SELECT count(*) FROM orders_wal")
+        wal_consumer_stop "$written"
+        printf 'walsender\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$ws_us" >>"$raw"
+        printf 'relaycpu\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$relay_us" >>"$raw"
+        printf 'catchup\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$lag" >>"$raw"
+        extra=" walsender $ws_us µs/row, relay $relay_us µs/row, decoder done ${lag}s after the writer"
+      fi
       after_run "$v"
-      log "rows/s round $r $w $v: $rows (backend ${cpus:-?} CPUs, $us µs/row)"
+      log "rows/s round $r $w $v: $rows (backend ${cpus:-?} CPUs, $us µs/row)$extra"
       printf 'rows\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$rows" >>"$raw"
       [ -n "$cpus" ] && printf 'cpu\t%s\t%s\t1\t%s\t%s\t\n' "$w" "$v" "$r" "$us" >>"$raw"
     done
@@ -247,7 +310,9 @@ for r in $(seq "$COMMIT_ROUNDS"); do
             sleep 0.3; done ) >"$tmp/waits" &
         waits=$!
       fi
-      tps=$(pgbench_tps "$tmp/single_$v.sql" "$c" "$COMMIT_SECONDS")
+      [ "$v" = wal ] && wal_consumer_start
+      tps=$(pgbench_tps "$tmp/single_$v.sql" "$c" "$COMMIT_SECONDS" "${VOPTS[$v]:-}")
+      [ "$v" = wal ] && wal_consumer_stop 1
       [ -n "$waits" ] && wait "$waits"
       after_run "$v"
       syncs=$(sql -c "SELECT wal_sync FROM pg_stat_wal")
@@ -293,7 +358,14 @@ sql -c "NOTIFY bench_done"
 wait "$consumer_pid" || true
 consumer_pid=
 delivery=
-for v in ${VARIANTS#none }; do
+delivered=
+for v in $VARIANTS $COMMIT_VARIANTS; do
+  case " none $delivered " in *" $v "*) continue ;; esac
+  delivered+=" $v"
+  if [ "$v" = wal ]; then
+    delivery+="| ${LABEL[$v]} (relay over the slot) | ${EXPECTED[$v]:-0} | $wal_events | |"$'\n'
+    continue
+  fi
   got=$(awk -v ch="${CHANNEL[$v]}" '$1 == ch { print $2 }' "$tmp/consumer.out")
   bytes=$(awk -v ch="${CHANNEL[$v]}" '$1 == ch { print $3 }' "$tmp/consumer.out")
   avg=$(awk -v b="$bytes" -v n="$got" 'BEGIN { printf "%.0f", (n > 0) ? b / n : 0 }')
@@ -313,7 +385,7 @@ median() {
 }
 runs() {
   awk -F'\t' -v k="$1" -v w="$2" -v v="$3" -v c="$4" \
-    '$1 == k && $2 == w && $3 == v && $4 == c { printf "%s%s", (n++ ? ", " : ""), (k == "cpu") ? $6 : sprintf("%.0f", $6) }' "$raw"
+    '$1 == k && $2 == w && $3 == v && $4 == c { printf "%s%s", (n++ ? ", " : ""), (k != "rows" && k != "commit") ? $6 : sprintf("%.0f", $6) }' "$raw"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0) ? "%.2f" : "-", a / b }'; }
 fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
@@ -366,6 +438,24 @@ verdict() { awk -v a="$1" -v t="$2" 'BEGIN { print (a >= t) ? "met" : "missed" }
   echo "Targets (bulk): pg_realtime ≥ 0.70× no trigger: $(ratio "$br" "$bn")×, $(verdict "$(ratio "$br" "$bn")" 0.70);"
   echo "≥ 5× PL/pgSQL: $(ratio "$br" "$bp")×, $(verdict "$(ratio "$br" "$bp")" 5)."
   echo
+  if [[ " $VARIANTS " == *" wal "* ]]; then
+    echo "### The wal transport's decoder"
+    echo
+    echo "During each wal run a pg_realtime_relay read the slot (pgoutput), from the run's first WAL on."
+    echo "CPU per row of the writing backend (above), of the walsender decoding the WAL and of the relay, from"
+    echo "/proc ticks over the run and its catch-up; \"catch-up\" is how long after the writer ended the slot"
+    echo "was confirmed up to the end of the WAL (0 when the decoder kept up). Medians."
+    echo
+    echo "| workload | writer CPU µs/row | walsender CPU µs/row | relay CPU µs/row | catch-up s |"
+    echo "|---|---:|---:|---:|---:|"
+    for w in bulk single; do
+      echo "| $w | $(median cpu "$w" wal 1) | $(median walsender "$w" wal 1) | $(median relaycpu "$w" wal 1) | $(median catchup "$w" wal 1) |"
+    done
+    echo
+    echo "Targets (bulk): wal ≥ 0.75× no trigger in rows/s: $(ratio "$(median rows bulk wal 1)" "$bn")×;"
+    echo "writer side (CPU) ≥ 0.85×: $(ratio "$bcn" "$(median cpu bulk wal 1)")×."
+    echo
+  fi
   echo "## Commits per second, synchronous_commit = on"
   echo
   echo "Single-row INSERT transactions, pgbench -M prepared, ${COMMIT_SECONDS} s a run, median of $COMMIT_ROUNDS interleaved runs."
@@ -410,6 +500,10 @@ verdict() { awk -v a="$1" -v t="$2" 'BEGIN { print (a >= t) ? "met" : "missed" }
   for v in $VARIANTS; do for w in bulk single; do
     echo "| rows/s | $w | ${LABEL[$v]} | 1 | $(runs rows "$w" "$v" 1) |"
     echo "| CPU µs/row | $w | ${LABEL[$v]} | 1 | $(runs cpu "$w" "$v" 1) |"
+    if [ "$v" = wal ]; then
+      echo "| walsender CPU µs/row | $w | ${LABEL[$v]} | 1 | $(runs walsender "$w" "$v" 1) |"
+      echo "| catch-up s | $w | ${LABEL[$v]} | 1 | $(runs catchup "$w" "$v" 1) |"
+    fi
   done; done
   for c in $CLIENTS; do for v in $COMMIT_VARIANTS; do
     echo "| commits/s | single | ${LABEL[$v]} | $c | $(runs commit single "$v" "$c") |"

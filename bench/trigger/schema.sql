@@ -6,6 +6,7 @@
 --                  json_build_object and sends it with pg_notify
 -- orders_realtime  realtime.notify_trigger() attached by realtime.track()
 -- orders_plain     the same; its writers run with pg_realtime.seal = off
+-- orders_wal       the same, written by sessions with pg_realtime.transport = wal
 --
 -- Needs the pg_realtime and tcn extensions.
 
@@ -23,6 +24,7 @@ CREATE TABLE orders_tcn (LIKE orders_none INCLUDING ALL);
 CREATE TABLE orders_plpgsql (LIKE orders_none INCLUDING ALL);
 CREATE TABLE orders_realtime (LIKE orders_none INCLUDING ALL);
 CREATE TABLE orders_plain (LIKE orders_none INCLUDING ALL);
+CREATE TABLE orders_wal (LIKE orders_none INCLUDING ALL);
 
 CREATE TRIGGER orders_tcn_notify AFTER INSERT OR UPDATE OR DELETE ON orders_tcn
   FOR EACH ROW EXECUTE FUNCTION triggered_change_notification('bench_tcn');
@@ -74,4 +76,6 @@ SELECT realtime.track('orders_realtime', collection => 'orders', read => ARRAY['
                       created_at_column => 'created_at', updated_at_column => 'updated_at');
 -- a collection id as long as "orders": events of the same size
 SELECT realtime.track('orders_plain', collection => 'orderp', read => ARRAY['any'],
+                      created_at_column => 'created_at', updated_at_column => 'updated_at');
+SELECT realtime.track('orders_wal', collection => 'orderw', read => ARRAY['any'],
                       created_at_column => 'created_at', updated_at_column => 'updated_at');

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdarg.h>
 
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -227,6 +228,20 @@ worker_fill_config(RelayConfig *config)
 			case RELAY_SETTING_INT:
 			case RELAY_SETTING_ENUM:
 				*(int *) field = worker_int_values[i];
+				if (s->flags & RELAY_SETTING_SHARED)
+				{
+					char		guc[64];
+					const char *value;
+					Buf			err = BUF_INIT;
+
+					snprintf(guc, sizeof(guc), "pg_realtime.%s", s->name);
+					value = GetConfigOption(guc, true, false);
+					*(int *) field = relay_setting_default(s, true);
+					if (value && !relay_setting_parse(s, value, config, &err))
+						ereport(WARNING,
+								(errmsg("pg_realtime: %s", err.data ? err.data : guc)));
+					buf_free(&err);
+				}
 				break;
 			case RELAY_SETTING_BOOL:
 				*(bool *) field = worker_bool_values[i];
@@ -314,6 +329,12 @@ pg_realtime_worker_main(Datum main_arg)
 
 	memset(&config, 0, sizeof(config));
 	worker_fill_config(&config);
+	if (config.transport == RELAY_TRANSPORT_WAL && wal_level < WAL_LEVEL_LOGICAL)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_realtime.transport is \"wal\" but wal_level is not \"logical\""),
+				 errdetail("Events are written to the WAL only as logical decoding messages, which need wal_level = logical; until then no event is delivered."),
+				 errhint("Set wal_level = logical in postgresql.conf and restart the server.")));
 	relay = relay_create(&config);
 	if (relay == NULL)
 		ereport(ERROR,

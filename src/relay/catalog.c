@@ -168,6 +168,9 @@ catalog_check_channel(Relay *relay, const char *ch, size_t len, Buf *why)
 		return CHANNEL_NEVER;
 	}
 
+	/* the wal transport has no listener to ask: its catalog is not known */
+	if (relay->nwalsources > 0)
+		return CHANNEL_UNSURE;
 	for (int i = 0; i < relay->nlisteners; i++)
 	{
 		const char *ids;

@@ -191,6 +191,7 @@ client_free(Client *c)
 	proto_session_free(&c->session);
 	if (c->peer_entry)
 		peers_closed(c->relay->peers, c->peer_entry);
+	free(c->since_query);
 	c->relay->nclients--;
 	free(c);
 }
@@ -434,6 +435,10 @@ client_flush(Client *c)
 			free(ch);
 		}
 	}
+	if (c->state == CLIENT_DEAD)
+		return;
+	if (c->catching_up && c->out_bytes < (size_t) c->relay->config.max_client_output_kb * 256)
+		relay_replay_continue(c->relay, c);	/* queues more; flushed this turn */
 	if (c->state == CLIENT_DEAD)
 		return;
 	relay_client_backlog_changed(c->relay, c, client_backlog(c));
@@ -813,6 +818,47 @@ client_adopt_identity(Client *c, char **error)
 	c->session.identity = client_take_identity(c, error);
 }
 
+/* True if the query has a "since" parameter (valid or not). */
+static bool
+client_has_since(HttpSlice query, char *out, size_t outsz, size_t *outlen)
+{
+	char	   *all = relay_malloc(query.len + 1);
+	size_t		n = 0;
+	bool		has = http_query_param(query, "since", all, query.len + 1, &n);
+
+	*outlen = 0;
+	if (has)
+	{
+		/* too long for any position: handed on as such, so it fails to parse */
+		*outlen = n < outsz ? n : outsz;
+		memcpy(out, all, *outlen);
+	}
+	free(all);
+	return has;
+}
+
+/*
+ * The position a client resumes from: the Last-Event-ID header (SSE), else
+ * the "since" query parameter.  Neither: a fresh client, nothing to do.
+ * Unparsable: relay_resume() sends a gap signal.
+ */
+static void
+client_resume_from(Client *c, const HttpSlice *header, HttpSlice query)
+{
+	char		text[RELAY_POS_TEXT_MAX + 8];
+	size_t		n = 0;
+	RelayPos	pos;
+
+	if (header && header->len > 0)
+	{
+		n = header->len < sizeof(text) ? header->len : sizeof(text);
+		memcpy(text, header->p, n);
+	}
+	else if (!client_has_since(query, text, sizeof(text), &n))
+		return;
+	relay_resume(c->relay, c, n < sizeof(text) && relay_pos_parse(text, n, &pos) ? &pos : NULL);
+}
+
 static void
 client_upgrade_websocket(Client *c, const HttpRequest *req)
 {
@@ -878,10 +924,33 @@ client_upgrade_websocket(Client *c, const HttpRequest *req)
 	if (auth_error)
 		client_log(c, RLOG_DEBUG, "token refused: %s", auth_error);
 	if (proto_open(&c->session, req->query, auth_error, client_send_json, c) == PROTO_CLOSE_POLICY)
+	{
 		client_start_close(c, WS_CLOSE_POLICY, "policy violation");
-	else
-		catalog_check_new_subscriptions(c);
+		free(auth_error);
+		return;
+	}
 	free(auth_error);
+
+	/*
+	 * "since": replay once the connection has subscriptions, from the URL
+	 * now or with its first subscribe message; live events wait till then
+	 */
+	{
+		char		probe[RELAY_POS_TEXT_MAX];
+		size_t		n;
+
+		if (client_has_since(req->query, probe, sizeof(probe), &n))
+		{
+			if (c->session.nsubs > 0)
+				client_resume_from(c, NULL, req->query);
+			else
+			{
+				c->resume_pending = true;
+				c->since_query = relay_strndup(req->query.p, req->query.len);
+			}
+		}
+	}
+	catalog_check_new_subscriptions(c);
 }
 
 static void
@@ -942,18 +1011,7 @@ client_start_sse(Client *c, const HttpRequest *req)
 	relay_client_state_changed(c->relay, c);	/* indexed by its roles */
 	client_schedule_expiry(c);
 	catalog_check_new_subscriptions(c);
-	if (last_id && last_id->len > 0 && last_id->len < 21)
-	{
-		char		digits[24];
-		char	   *end;
-		unsigned long long id;
-
-		memcpy(digits, last_id->p, last_id->len);
-		digits[last_id->len] = '\0';
-		id = strtoull(digits, &end, 10);
-		if (*end == '\0')
-			relay_replay_since(c->relay, c, (uint64_t) id);
-	}
+	client_resume_from(c, last_id, req->query);
 }
 
 static void
@@ -1091,6 +1149,14 @@ client_handle_message(Client *c, uint8_t opcode, const unsigned char *p, size_t 
 	switch (proto_handle_message(&c->session, (const char *) p, len, client_send_json, c))
 	{
 		case PROTO_OK:
+			if (c->resume_pending && c->session.nsubs > 0)
+			{
+				HttpSlice	q = {c->since_query, strlen(c->since_query)};
+
+				client_resume_from(c, NULL, q);
+				free(c->since_query);
+				c->since_query = NULL;
+			}
 			catalog_check_new_subscriptions(c);
 			break;
 		case PROTO_CLOSE_POLICY:
@@ -1245,13 +1311,17 @@ client_process_ws(Client *c)
 bool
 client_deliver(Client *c, RelayEvent *ev, Buf *scratch)
 {
-	unsigned char head[48];
+	unsigned char head[48 + RELAY_POS_TEXT_MAX];
 	size_t		head_len;
 
+	/* resumed: what the client had is not sent again (a lagging relay) */
+	if (c->has_resume && ev->pos.kind == c->resume_after.kind &&
+		relay_pos_cmp(ev->pos, c->resume_after) <= 0)
+		return false;
 	buf_reset(scratch);
 	if (proto_match_event(&c->session, ev, scratch) == 0)
 		return false;
-	buf_append(scratch, EVENT_BODY_SUFFIX, EVENT_BODY_SUFFIX_LEN);
+	event_append_suffix(ev, scratch);
 	if (c->state == CLIENT_WEBSOCKET && c->deflate && deflate_event_prepare(ev))
 	{
 		/* the compressed body, shared, then this client's stored block */
@@ -1265,8 +1335,8 @@ client_deliver(Client *c, RelayEvent *ev, Buf *scratch)
 		head_len = ws_frame_header(head, WS_OP_TEXT, ev->body_len + scratch->len);
 	else
 	{
-		head_len = (size_t) snprintf((char *) head, sizeof(head), "id: %llu\ndata: ",
-									 (unsigned long long) ev->id);
+		head_len = (size_t) snprintf((char *) head, sizeof(head), "id: %.*s\ndata: ",
+									 (int) ev->pos_len, ev->pos_text);
 		buf_append(scratch, "\n\n", 2);
 		relay_client_state_changed(c->relay, c);	/* keepalive restarts */
 	}
@@ -1297,6 +1367,37 @@ client_send_warning(Client *c, const char *message, size_t len)
 		buf_append(&b, message, len);
 		buf_append_str(&b, "\n\n");
 		client_queue(c, NULL, b.data, b.len, NULL, 0);
+	}
+	buf_free(&b);
+}
+
+/*
+ * Tell the client that events may be missing before pos (it should refetch
+ * what it shows), and that the stream is complete after pos: an SSE record
+ * "event: gap" whose id is pos, or a WebSocket message of type "gap".
+ */
+void
+client_send_gap(Client *c, RelayPos pos)
+{
+	char		text[RELAY_POS_TEXT_MAX] = "";
+	Buf			b = BUF_INIT;
+
+	if (pos.kind != RELAY_POS_NONE)
+		relay_pos_format(pos, text);
+	if (c->state == CLIENT_SSE)
+	{
+		buf_append_str(&b, "event: gap\n");
+		if (text[0])
+			buf_printf(&b, "id: %s\n", text);
+		buf_printf(&b, "data: {\"type\":\"gap\",\"data\":{\"position\":\"%s\"}}\n\n", text);
+		client_queue(c, NULL, b.data, b.len, NULL, 0);
+		if (c->state != CLIENT_DEAD)
+			relay_client_state_changed(c->relay, c);
+	}
+	else if (c->state == CLIENT_WEBSOCKET)
+	{
+		buf_printf(&b, "{\"type\":\"gap\",\"data\":{\"position\":\"%s\"}}", text);
+		client_send_json(c, b.data, b.len);
 	}
 	buf_free(&b);
 }

@@ -7,6 +7,7 @@
  */
 #include "envelope.h"
 
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <openssl/rand.h>
 
 static const char envelope_aad_tag[] = "pg_realtime seal 1";
+static const char envelope_wal_aad_tag[] = "pg_realtime wal 1";
 
 /* AES-256-GCM, fetched once: an implicit fetch per call costs a lock. */
 static EVP_CIPHER *envelope_cipher_cache;
@@ -155,42 +157,58 @@ aad_append_name(EnvelopeAad *aad, const char *s, size_t len)
 	return true;
 }
 
-bool
-envelope_aad_init(EnvelopeAad *aad, uint32_t pid, const char *database, size_t database_len,
-				  const char *channel, size_t channel_len)
+/* tag (with its NUL) | pid | database NUL | channel NUL */
+static bool
+aad_build(EnvelopeAad *aad, const char *tag, size_t tag_size, uint32_t pid, const char *database,
+		  size_t database_len, const char *channel, size_t channel_len)
 {
-	aad->len = 0;
-	memcpy(aad->bytes, envelope_aad_tag, sizeof(envelope_aad_tag));	/* with its NUL */
-	aad->len = sizeof(envelope_aad_tag);
+	memcpy(aad->bytes, tag, tag_size);
+	aad->len = tag_size;
 	put_u32(aad->bytes + aad->len, pid);
 	aad->len += 4;
 	return aad_append_name(aad, database, database_len) &&
 		aad_append_name(aad, channel, channel_len);
 }
 
+bool
+envelope_aad_init(EnvelopeAad *aad, uint32_t pid, const char *database, size_t database_len,
+				  const char *channel, size_t channel_len)
+{
+	return aad_build(aad, envelope_aad_tag, sizeof(envelope_aad_tag), pid, database, database_len,
+					 channel, channel_len);
+}
+
+bool
+envelope_aad_init_wal(EnvelopeAad *aad, const char *database, size_t database_len,
+					  const char *prefix, size_t prefix_len)
+{
+	return aad_build(aad, envelope_wal_aad_tag, sizeof(envelope_wal_aad_tag), 0, database,
+					 database_len, prefix, prefix_len);
+}
+
 size_t
-envelope_seal(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
-			  const EnvelopeHeader *header, const unsigned char *nonce,
-			  const EnvelopePiece *pieces, int npieces, char *out, unsigned char *scratch)
+envelope_seal_binary(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
+					 const EnvelopeHeader *header, const unsigned char *nonce,
+					 const EnvelopePiece *pieces, int npieces, unsigned char *out)
 {
 	const EVP_CIPHER *cipher = envelope_cipher();
 	EVP_CIPHER_CTX *ctx;
-	unsigned char *p = scratch;
-	size_t		total = 0;
+	unsigned char *p = out;
 	int			n;
 	bool		ok;
 
-	for (int i = 0; i < npieces; i++)
-		total += pieces[i].len;
-	if (cipher == NULL || total > ENVELOPE_MAX_PLAIN || (ctx = envelope_ctx()) == NULL)
+	if (cipher == NULL || (ctx = envelope_ctx()) == NULL)
 		return 0;
+	for (int i = 0; i < npieces; i++)
+		if (pieces[i].len > INT_MAX)
+			return 0;
 
 	header_write(p, header);
 	memcpy(p + ENVELOPE_HEADER_LEN, nonce, ENVELOPE_NONCE_LEN);
 	p += ENVELOPE_HEADER_LEN + ENVELOPE_NONCE_LEN;
 	ok = EVP_EncryptInit_ex2(ctx, cipher, key, nonce, NULL) == 1 &&
 		EVP_EncryptUpdate(ctx, NULL, &n, aad->bytes, (int) aad->len) == 1 &&
-		EVP_EncryptUpdate(ctx, NULL, &n, scratch, ENVELOPE_HEADER_LEN) == 1;
+		EVP_EncryptUpdate(ctx, NULL, &n, out, ENVELOPE_HEADER_LEN) == 1;
 	for (int i = 0; ok && i < npieces; i++)
 	{
 		if (pieces[i].len == 0)
@@ -204,9 +222,35 @@ envelope_seal(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
 	if (!ok)
 		return 0;
 	p += ENVELOPE_TAG_LEN;
+	return (size_t) (p - out);
+}
 
+size_t
+envelope_seal(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
+			  const EnvelopeHeader *header, const unsigned char *nonce,
+			  const EnvelopePiece *pieces, int npieces, char *out, unsigned char *scratch)
+{
+	size_t		total = 0;
+	size_t		n;
+
+	for (int i = 0; i < npieces; i++)
+		total += pieces[i].len;
+	if (total > ENVELOPE_MAX_PLAIN)
+		return 0;
+	n = envelope_seal_binary(key, aad, header, nonce, pieces, npieces, scratch);
+	if (n == 0)
+		return 0;
 	memcpy(out, ENVELOPE_PREFIX, ENVELOPE_PREFIX_LEN);
-	return ENVELOPE_PREFIX_LEN + envelope_base64_encode(out + ENVELOPE_PREFIX_LEN, scratch, (size_t) (p - scratch));
+	return ENVELOPE_PREFIX_LEN + envelope_base64_encode(out + ENVELOPE_PREFIX_LEN, scratch, n);
+}
+
+bool
+envelope_read_header(const unsigned char *bin, size_t bin_len, EnvelopeHeader *header)
+{
+	if (bin_len < ENVELOPE_OVERHEAD)
+		return false;
+	header_read(bin, header);
+	return true;
 }
 
 bool

@@ -47,6 +47,33 @@
 /* Longest event that fits a notification on its own. */
 #define ENVELOPE_MAX_EVENT (ENVELOPE_MAX_PLAIN - ENVELOPE_RECORD_HEAD)
 
+/*
+ * The wal transport: a logical decoding message (prefix "pg_realtime") is
+ * ENVELOPE_WAL_MAGIC then the binary form above (header | nonce |
+ * ciphertext | tag) of any length, with associated data
+ *
+ *     "pg_realtime wal 1" NUL | 0 (u32) | database NUL | prefix NUL | header
+ *
+ * whose header's sequence is the writing transaction's top-level
+ * FullTransactionId and part the message's index in it: a message copied
+ * into another transaction (pg_logical_emit_message is PUBLIC) or repeated
+ * in the same one does not pass the relay's check.  A plaintext message
+ * (pg_realtime.seal = off) is the bare batch; its first four bytes are a
+ * record length, never the magic (which reads as more than 1 GB).
+ */
+#define ENVELOPE_WAL_MAGIC "rtw1"
+#define ENVELOPE_WAL_MAGIC_LEN 4
+
+/*
+ * A key rotation in the wal transport: the rotating transaction's message,
+ * sealed with the previous key, holds ENVELOPE_WAL_KEY_MAGIC, the new key's
+ * id (u32) and the key, so that a relay reading the WAL later, even after
+ * the key's row is gone, opens what was sealed with it.  (Whoever can read
+ * the WAL reads the realtime.keys row the rotation inserted anyway.)
+ */
+#define ENVELOPE_WAL_KEY_MAGIC "rtk1"
+#define ENVELOPE_WAL_KEY_LEN (4 + 4 + ENVELOPE_KEY_LEN)
+
 /* Room for the associated data: fixed part, two names of < 64 bytes, header. */
 #define ENVELOPE_AAD_MAX 192
 
@@ -78,6 +105,23 @@ typedef struct EnvelopePiece
  */
 extern bool envelope_aad_init(EnvelopeAad *aad, uint32_t pid, const char *database,
 							  size_t database_len, const char *channel, size_t channel_len);
+
+/* The same for the wal transport's messages in database with prefix. */
+extern bool envelope_aad_init_wal(EnvelopeAad *aad, const char *database, size_t database_len,
+								  const char *prefix, size_t prefix_len);
+
+/*
+ * Seal npieces pieces of plaintext, of any total length (each piece under
+ * 2 GB), into out in binary form: header | nonce | ciphertext | tag, which
+ * takes ENVELOPE_OVERHEAD bytes more than the plaintext.  Returns its
+ * length, or 0 if libcrypto failed.
+ */
+extern size_t envelope_seal_binary(const unsigned char key[ENVELOPE_KEY_LEN], const EnvelopeAad *aad,
+								   const EnvelopeHeader *header, const unsigned char *nonce,
+								   const EnvelopePiece *pieces, int npieces, unsigned char *out);
+
+/* Read the header of a binary sealed payload; false if it is too short. */
+extern bool envelope_read_header(const unsigned char *bin, size_t bin_len, EnvelopeHeader *header);
 
 /*
  * Seal npieces pieces of plaintext (at most ENVELOPE_MAX_PLAIN bytes in all)

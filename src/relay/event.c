@@ -229,21 +229,51 @@ event_field(const RelayEvent *ev, const char *name, uint32_t len, uint32_t hash,
 	return false;
 }
 
-/* Now as 2026-05-01T10:00:00.123+00:00 (what Appwrite's DateTime::formatTz gives). */
+/* A Unix time in ms as 2026-05-01T10:00:00.123+00:00 (Appwrite's DateTime::formatTz). */
 void
-event_format_now(char out[32])
+event_format_time(int64_t unix_ms, char out[32])
 {
-	struct timespec ts;
+	time_t		sec = (time_t) (unix_ms / 1000);
 	struct tm	tm;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&sec, &tm);
 	/* the modulos bound every field, so the compiler sees it always fits */
 	snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03u+00:00",
 			 (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
 			 (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
 			 (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u,
-			 (unsigned) (ts.tv_nsec / 1000000) % 1000u);
+			 (unsigned) (unix_ms % 1000) % 1000u);
+}
+
+int64_t
+event_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Now, formatted as event_format_time() does. */
+void
+event_format_now(char out[32])
+{
+	event_format_time(event_now_ms(), out);
+}
+
+void
+event_append_suffix(const RelayEvent *ev, Buf *out)
+{
+	buf_append_str(out, "],\"position\":\"");
+	buf_append(out, ev->pos_text, ev->pos_len);
+	buf_append_str(out, "\"}}");
+}
+
+void
+event_set_position(RelayEvent *ev, RelayPos pos)
+{
+	ev->pos = pos;
+	ev->pos_len = (uint8_t) relay_pos_format(pos, ev->pos_text);
 }
 
 void

@@ -5,8 +5,8 @@
  * parsed once, expanded once into Appwrite's 42 event names and 16 channels
  * (PROTOCOL.md sections 4-5), and serialized once into the body of the
  * "event" message.  Every connection that gets the event shares these bytes;
- * only its own "subscriptions" list is written between body and
- * EVENT_BODY_SUFFIX.  Events are reference counted: the output queue of each
+ * only its own "subscriptions" list is written between body and the
+ * suffix with the event's position (event_append_suffix).  Events are reference counted: the output queue of each
  * connection holds a reference until the bytes are written.
  */
 #ifndef RELAY_EVENT_H
@@ -16,12 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "position.h"
+
 struct json_object;
+struct WalSource;
 
 #define EVENT_NAME_COUNT 42
 #define EVENT_CHANNEL_COUNT 16
-#define EVENT_BODY_SUFFIX "]}}"
-#define EVENT_BODY_SUFFIX_LEN 3
+/* after the subscriptions list: ],"position":"<pos_text>"}} */
 
 /* One top-level member of the payload, in the event's lookup table. */
 typedef struct EventField
@@ -35,7 +38,19 @@ typedef struct EventField
 typedef struct RelayEvent
 {
 	int			refcount;
-	uint64_t	id;				/* relay-assigned, increasing; SSE "id:" */
+	RelayPos	pos;			/* SSE "id:", the "position" field */
+	char		pos_text[RELAY_POS_TEXT_MAX];
+	uint8_t		pos_len;
+	int64_t		time_ms;		/* Unix ms: commit time (wal) or receipt */
+
+	/* wal transport: what the source needs when the window drops it */
+	struct WalSource *source;	/* NULL once the source is gone */
+	uint64_t	confirm_before; /* LSN confirmable before its transaction */
+	uint64_t	txn_end;		/* end of its commit record, if txn_last */
+	bool		txn_last;		/* last event of its transaction */
+	bool		backfill;		/* from before the relay started: only for
+								 * clients that resume */
+
 	char	   *database_id;
 	char	   *collection_id;
 	char	   *document_id;
@@ -109,6 +124,8 @@ extern EventNotifyKind event_parse_notify(const char *text, size_t len, const ch
 extern EventNotifyKind event_parse_bounded(const char *text, size_t len, const char *timestamp,
 										   const EventLimits *limits, RelayEvent **event,
 										   int64_t *large_id, const char **error);
+/* Set the event's position (and its text form). */
+extern void event_set_position(RelayEvent *ev, RelayPos pos);
 
 extern void event_retain(RelayEvent *ev);
 extern void event_release(RelayEvent *ev);
@@ -135,5 +152,10 @@ extern bool event_field(const RelayEvent *ev, const char *name, uint32_t len, ui
 
 /* Appwrite-style timestamp of now (UTC, milliseconds): 29 chars + NUL. */
 extern void event_format_now(char out[32]);
+extern void event_format_time(int64_t unix_ms, char out[32]);
+extern int64_t event_now_ms(void);
+
+/* What follows a client's subscriptions list: ],"position":"..."}} */
+extern void event_append_suffix(const RelayEvent *ev, Buf *out);
 
 #endif

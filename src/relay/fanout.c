@@ -38,6 +38,7 @@ struct Fanout
 	int			nroles;
 	DNode		servers;		/* FanoutMember.node of server connections */
 	bool		publishing;		/* roles emptied now are freed afterwards */
+	uint64_t	stamp;			/* events published: Client.fanout_stamp */
 	FanoutRole *empty;
 	ExpiryEntry *heap;
 	int			nheap;
@@ -218,16 +219,16 @@ fanout_remove(Fanout *f, Client *c)
 
 /* Deliver to every member of one list that has not had this event yet. */
 static void
-publish_list(DNode *list, RelayEvent *ev, FanoutDeliverFn deliver, void *arg)
+publish_list(DNode *list, uint64_t stamp, RelayEvent *ev, FanoutDeliverFn deliver, void *arg)
 {
 	for (DNode *node = list->next; node != list;)
 	{
 		Client	   *c = container_of(FanoutMember, node, node)->client;
 
 		node = node->next;		/* c may leave the index (cut off) */
-		if (c->fanout_stamp == ev->id)
+		if (c->fanout_stamp == stamp)
 			continue;
-		c->fanout_stamp = ev->id;
+		c->fanout_stamp = stamp;
 		deliver(arg, c, ev);
 	}
 }
@@ -235,15 +236,17 @@ publish_list(DNode *list, RelayEvent *ev, FanoutDeliverFn deliver, void *arg)
 void
 fanout_publish(Fanout *f, RelayEvent *ev, FanoutDeliverFn deliver, void *arg)
 {
+	uint64_t	stamp = ++f->stamp;
+
 	f->publishing = true;
-	publish_list(&f->servers, ev, deliver, arg);
+	publish_list(&f->servers, stamp, ev, deliver, arg);
 	for (int i = 0; i < ev->nroles; i++)
 	{
 		size_t		len = strlen(ev->roles[i]);
 		FanoutRole *r = role_find(f, ev->roles[i], len, event_channel_hash(ev->roles[i], len));
 
 		if (r)
-			publish_list(&r->members, ev, deliver, arg);
+			publish_list(&r->members, stamp, ev, deliver, arg);
 	}
 	f->publishing = false;
 	while (f->empty)

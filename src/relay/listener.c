@@ -269,20 +269,7 @@ listener_large_seen(Listener *l, int64_t id)
 static bool
 listener_database_ok(const Listener *l, const char *id)
 {
-	size_t		len = strlen(id);
-
-	if (strcmp(id, l->database_id) == 0)
-		return true;
-	for (const char *p = l->database_ids; p && *p;)
-	{
-		const char *nl = strchr(p, '\n');
-		size_t		n = nl ? (size_t) (nl - p) : strlen(p);
-
-		if (n == len && memcmp(p, id, len) == 0)
-			return true;
-		p += n + (nl != NULL);
-	}
-	return false;
+	return strcmp(id, l->database_id) == 0 || relay_id_listed(l->database_ids, id);
 }
 
 /*
@@ -294,19 +281,15 @@ static void
 listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, const char *ts,
 					  PendingList *out)
 {
-	EventLimits limits = {l->relay->config.max_event_depth, (uint64_t) l->relay->config.max_event_values};
 	RelayEvent *ev = NULL;
 	int64_t		large_id = 0;
-	const char *error = NULL;
+	RelayDrop	reason = DROP_MALFORMED;
+	const char *detail = NULL;
 	PendingEvent *p;
 	bool		recheck;
 
-	if (len > (size_t) l->relay->config.max_event_size_kb * 1024)
-	{
-		listener_drop(l, DROP_TOO_LARGE, pid, "event larger than pg_realtime.max_event_size");
-		return;
-	}
-	switch (event_parse_bounded(text, len, ts, &limits, &ev, &large_id, &error))
+	/* the database id is checked below: one it doesn't know may be new */
+	switch (relay_check_event(l->relay, text, len, ts, NULL, NULL, &ev, &large_id, &reason, &detail))
 	{
 		case EVENT_NOTIFY_INLINE:
 			recheck = !listener_database_ok(l, ev->database_id);
@@ -348,7 +331,7 @@ listener_expand_event(Listener *l, uint32_t pid, const char *text, size_t len, c
 			pending_append(out, p);
 			break;
 		case EVENT_NOTIFY_INVALID:
-			listener_drop(l, DROP_MALFORMED, pid, error ? error : "not an event");
+			listener_drop(l, reason, pid, detail);
 			break;
 	}
 }
@@ -538,7 +521,7 @@ listener_fail(Listener *l, const char *what)
 
 	relay_log(RLOG_WARNING, "database listener: %s: %.*s; retrying in %d ms%s", what,
 			  listener_trimmed_len(msg), msg, l->backoff_ms,
-			  l->listening ? " (events committed until then are not relayed)" : "");
+			  l->listening ? " (events committed until then are not relayed; clients get a gap signal)" : "");
 	free(l->setup_error);
 	l->setup_error = NULL;
 	if (l->watch.fd >= 0)
@@ -690,7 +673,7 @@ listener_on_catalog(Listener *l, PGresult *res, bool ok)
  * default statement_timeout), then search_path pinned, which the last -c
  * wins and which ALTER DATABASE/ROLE ... SET cannot override.
  */
-static char *
+char *
 listener_options(const char *conninfo)
 {
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
@@ -703,6 +686,24 @@ listener_options(const char *conninfo)
 	buf_printf(&b, "%s -c search_path=%s", user ? user : "-c statement_timeout=30s",
 			   LISTENER_PINNED_SEARCH_PATH);
 	PQconninfoFree(opts);
+	return buf_steal(&b, NULL);
+}
+
+char *
+listener_check_search_path(const char *path)
+{
+	char		compact[64];
+	size_t		n = 0;
+	Buf			b = BUF_INIT;
+
+	for (const char *p = path; *p && n < sizeof(compact) - 1; p++)
+		if (*p != ' ')
+			compact[n++] = *p;
+	compact[n] = '\0';
+	if (strcmp(compact, LISTENER_PINNED_SEARCH_PATH) == 0)
+		return NULL;
+	buf_printf(&b, "the session's search_path is \"%.60s\", not \"%s\"", path,
+			   LISTENER_PINNED_SEARCH_PATH);
 	return buf_steal(&b, NULL);
 }
 
@@ -876,9 +877,6 @@ listener_take_keys(Listener *l, PGresult *res)
 static bool
 listener_take_setup(Listener *l, PGresult *res)
 {
-	const char *path;
-	char		compact[64];
-	size_t		n = 0;
 	uint64_t	floor;
 	const char *seal;
 
@@ -888,20 +886,8 @@ listener_take_setup(Listener *l, PGresult *res)
 		return false;
 	}
 	/* search_path must be what the startup packet pinned */
-	path = PQgetvalue(res, 0, 0);
-	for (const char *p = path; *p && n < sizeof(compact) - 1; p++)
-		if (*p != ' ')
-			compact[n++] = *p;
-	compact[n] = '\0';
-	if (strcmp(compact, LISTENER_PINNED_SEARCH_PATH) != 0)
-	{
-		Buf			b = BUF_INIT;
-
-		buf_printf(&b, "the session's search_path is \"%.60s\", not \"%s\"", path,
-				   LISTENER_PINNED_SEARCH_PATH);
-		l->setup_error = buf_steal(&b, NULL);
+	if ((l->setup_error = listener_check_search_path(PQgetvalue(res, 0, 0))) != NULL)
 		return false;
-	}
 	snprintf(l->database, sizeof(l->database), "%s", PQgetvalue(res, 0, 1));
 	free(l->database_id);
 	l->database_id = relay_strdup(PQgetvalue(res, 0, 2));
@@ -956,6 +942,9 @@ listener_on_setup_result(Listener *l, PGresult *res, bool ok)
 		listener_take_keys(l, res);
 		l->keys_read_ms = l->relay->loop.now_ms;
 		l->keys_wanted = false;
+		/* what was committed while we were not listening is lost */
+		if (l->ever_connected)
+			relay_signal_gap(l->relay);
 		l->listening = true;
 		l->ever_connected = true;
 		l->backoff_ms = LISTENER_BACKOFF_MIN_MS;

@@ -341,6 +341,162 @@ relay_on_accept(Watch *w, uint32_t events)
 	}
 }
 
+/* -------------------------------------------------------- replay window */
+
+/* replay_trim() callback: tell the event's source it left the window. */
+static void
+relay_on_evict(void *arg, RelayEvent *ev)
+{
+	if (ev->source)
+		walsource_on_window(ev->source, ev, false);
+}
+
+static bool
+relay_window_enabled(Relay *relay)
+{
+	return relay->config.replay_events > 0 && relay->config.replay_bytes_kb > 0 &&
+		relay->config.replay_window_s > 0;
+}
+
+/* Drop what the window's bounds no longer allow. */
+static void
+relay_trim_window(Relay *relay)
+{
+	bool		on = relay_window_enabled(relay);
+
+	replay_trim(&relay->window, on ? (size_t) relay->config.replay_events : 0,
+				on ? (size_t) relay->config.replay_bytes_kb * 1024 : 0,
+				(int64_t) relay->config.replay_window_s * 1000, event_now_ms(),
+				relay_on_evict, relay);
+}
+
+/* Monotonic time at which the oldest kept event gets too old, or -1. */
+static int64_t
+relay_window_deadline(Relay *relay, int64_t now_mono)
+{
+	const RelayEvent *oldest = replay_get(&relay->window, relay->window.base);
+	int64_t		age_left;
+
+	if (oldest == NULL)
+		return -1;
+	age_left = oldest->time_ms + (int64_t) relay->config.replay_window_s * 1000 - event_now_ms();
+	/* one turn later at least: a commit time from the future must not spin the loop */
+	return now_mono + (age_left > 0 ? age_left : 0) + 1;
+}
+
+/* The kind of position this relay's transport gives. */
+static RelayPosKind
+relay_pos_kind(Relay *relay)
+{
+	return relay->config.transport == RELAY_TRANSPORT_WAL ? RELAY_POS_WAL : RELAY_POS_COUNTER;
+}
+
+/* The position after which this relay's stream is complete from now on. */
+static RelayPos
+relay_current_pos(Relay *relay)
+{
+	RelayPos	pos = relay->window.newest;
+
+	if (pos.kind != relay_pos_kind(relay) ||
+		(relay->window.floor.kind == pos.kind && relay_pos_cmp(pos, relay->window.floor) < 0))
+		pos = relay->window.floor;
+	return pos;
+}
+
+void
+relay_resume(Relay *relay, Client *c, const RelayPos *since)
+{
+	RelayPosKind kind = relay_pos_kind(relay);
+	RelayPos	floor = relay->window.floor;
+
+	c->resume_pending = false;
+	/*
+	 * Not a position of this stream (another transport, garbage, a counter
+	 * of another relay process): anything may have been missed.
+	 */
+	if (since == NULL || since->kind != kind ||
+		(kind == RELAY_POS_COUNTER && since->major > relay->next_event_id))
+	{
+		client_send_gap(c, relay_current_pos(relay));
+		return;
+	}
+	c->has_resume = true;
+	c->resume_after = *since;
+	if (floor.kind == kind && relay_pos_cmp(*since, floor) < 0)
+		client_send_gap(c, floor);
+	c->catching_up = true;
+	c->replay_next = relay->window.base;
+	relay_replay_continue(relay, c);
+}
+
+void
+relay_replay_continue(Relay *relay, Client *c)
+{
+	size_t		half = (size_t) relay->config.max_client_output_kb * 512;
+
+	while (c->catching_up && (c->state == CLIENT_WEBSOCKET || c->state == CLIENT_SSE))
+	{
+		RelayEvent *ev;
+
+		if (c->replay_next < relay->window.base)
+		{
+			/* the window moved past what this client had still to get */
+			client_send_gap(c, relay->window.floor);
+			c->replay_next = relay->window.base;
+			continue;
+		}
+		ev = replay_get(&relay->window, c->replay_next);
+		if (ev == NULL)
+		{
+			c->catching_up = false;
+			break;
+		}
+		/* paced: the rest when the client has read this (one event always fits) */
+		if (c->out_head != NULL && c->out_bytes + ev->body_len + 512 > half)
+			break;
+		c->replay_next++;
+		if (auth_may_read(c->session.identity, ev) && client_deliver(c, ev, &relay->scratch))
+			relay->stats.deliveries++;
+	}
+}
+
+void
+relay_raise_floor(Relay *relay, RelayPos pos)
+{
+	bool		first = relay->window.floor.kind != pos.kind;
+	DNode	   *node;
+
+	replay_raise_floor(&relay->window, pos);
+	if (!first)
+		return;
+	/* clients that resumed before the stream's start was known */
+	for (node = relay->deliverable.next; node != &relay->deliverable; node = node->next)
+	{
+		Client	   *c = dlist_container(Client, deliver_node, node);
+
+		if (c->has_resume && c->resume_after.kind == pos.kind &&
+			relay_pos_cmp(c->resume_after, pos) < 0)
+			client_send_gap(c, pos);
+	}
+}
+
+void
+relay_signal_gap(Relay *relay)
+{
+	DNode	   *node;
+	RelayPos	hole = {++relay->next_event_id, 0, RELAY_POS_COUNTER};
+
+	/* a position no event has: resuming from before it gets the gap */
+	replay_raise_floor(&relay->window, hole);
+	for (node = relay->deliverable.next; node != &relay->deliverable;)
+	{
+		Client	   *c = dlist_container(Client, deliver_node, node);
+
+		node = node->next;		/* c may leave the list (cut off) */
+		client_send_gap(c, hole);
+	}
+}
+
 /* --------------------------------------------------------------- timers */
 
 static DNode *
@@ -501,6 +657,9 @@ relay_wait_timeout(Relay *relay)
 		next = min_deadline(next, listener_next_deadline(relay->listeners[i]));
 	next = min_deadline(next, auth_next_deadline(relay->auth));
 	next = min_deadline(next, fanout_next_expiry(relay->fanout));
+	for (int i = 0; i < relay->nwalsources; i++)
+		next = min_deadline(next, walsource_next_deadline(relay->walsources[i]));
+	next = min_deadline(next, relay_window_deadline(relay, now));
 	if (relay->config.purge_interval_ms > 0)
 		next = min_deadline(next, relay->next_purge_ms);
 	if (next < 0)
@@ -564,6 +723,20 @@ relay_fire_timers(Relay *relay)
 		while ((c = fanout_pop_expired(relay->fanout, now)) != NULL)
 			client_token_expired(c);
 	}
+	for (int i = 0; i < relay->nwalsources; i++)
+	{
+		int64_t		d = walsource_next_deadline(relay->walsources[i]);
+
+		if (d >= 0 && d <= now)
+			walsource_on_timer(relay->walsources[i]);
+	}
+	if (relay->window.count > 0)
+	{
+		int64_t		d = relay_window_deadline(relay, now);
+
+		if (d >= 0 && d <= now)
+			relay_trim_window(relay);
+	}
 	if (relay->config.purge_interval_ms > 0 && relay->next_purge_ms <= now)
 	{
 		relay->next_purge_ms = now + relay->config.purge_interval_ms;
@@ -587,6 +760,68 @@ const char *const relay_drop_names[DROP_NREASONS] = {
 	[DROP_UNREADABLE] = "unreadable",
 };
 
+/* Is id a line of list (NULL: empty)? */
+bool
+relay_id_listed(const char *list, const char *id)
+{
+	size_t		n = strlen(id);
+
+	for (const char *p = list; p != NULL && *p;)
+	{
+		const char *end = strchr(p, '\n');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+
+		if (len == n && memcmp(p, id, n) == 0)
+			return true;
+		p = end ? end + 1 : p + len;
+	}
+	return false;
+}
+
+/*
+ * One event's text as a source received it (a record of a notification or
+ * of a wal message): within max_event_size and the JSON limits, and about
+ * the database it came from, whatever it says: its database_id, or one of
+ * also_ids (one a line, NULL for none: the ids realtime.database_ids()
+ * listed, which only a superuser can set); database_id NULL: the caller
+ * checks.  Returns the parse's kind; on
+ * EVENT_NOTIFY_INVALID *reason and *detail say why.
+ */
+EventNotifyKind
+relay_check_event(Relay *relay, const char *text, size_t len, const char *ts, const char *database_id,
+				  const char *also_ids, RelayEvent **ev, int64_t *large_id, RelayDrop *reason,
+				  const char **detail)
+{
+	EventLimits limits = {relay->config.max_event_depth, (uint64_t) relay->config.max_event_values};
+	EventNotifyKind kind;
+
+	*ev = NULL;
+	if (len > (size_t) relay->config.max_event_size_kb * 1024)
+	{
+		*reason = DROP_TOO_LARGE;
+		*detail = "event larger than pg_realtime.max_event_size";
+		return EVENT_NOTIFY_INVALID;
+	}
+	*detail = NULL;
+	kind = event_parse_bounded(text, len, ts, &limits, ev, large_id, detail);
+	if (kind == EVENT_NOTIFY_INVALID)
+	{
+		*reason = DROP_MALFORMED;
+		if (*detail == NULL)
+			*detail = "not an event";
+	}
+	else if (kind == EVENT_NOTIFY_INLINE && database_id != NULL && strcmp((*ev)->database_id, database_id) != 0 &&
+			 !relay_id_listed(also_ids, (*ev)->database_id))
+	{
+		event_release(*ev);
+		*ev = NULL;
+		*reason = DROP_DATABASE;
+		*detail = "the event names another database";
+		return EVENT_NOTIFY_INVALID;
+	}
+	return kind;
+}
+
 /* A notification or event was not delivered; see RelayDrop. */
 void
 relay_count_drop(Relay *relay, RelayDrop reason)
@@ -595,59 +830,56 @@ relay_count_drop(Relay *relay, RelayDrop reason)
 	relay->stats.events_invalid++;
 }
 
-/* Keep ev for SSE replay, within replay_events and replay_bytes. */
-static void
-relay_replay_keep(Relay *relay, RelayEvent *ev)
-{
-	size_t		limit = (size_t) relay->config.replay_bytes_kb * 1024;
-	int			slot;
-
-	if (relay->replay == NULL || relay->config.replay_events <= 0 || ev->cost > limit)
-		return;
-	while (relay->replay_count > 0 &&
-		   (relay->replay_count == relay->config.replay_events ||
-			relay->replay_bytes + ev->cost > limit))
-	{
-		RelayEvent *old = relay->replay[relay->replay_head];
-
-		relay->replay_bytes -= old->cost;
-		event_release(old);
-		relay->replay_head = (relay->replay_head + 1) % relay->config.replay_events;
-		relay->replay_count--;
-	}
-	slot = (relay->replay_head + relay->replay_count) % relay->config.replay_events;
-	relay->replay_count++;
-	relay->replay_bytes += ev->cost;
-	event_retain(ev);
-	relay->replay[slot] = ev;
-}
-
-/* fanout.c's callback: queue ev to c if its subscriptions match. */
+/*
+ * Queue ev to c if its subscriptions match (fanout.c's callback, and the
+ * loop over everyone for events readable by "any").  A client catching up
+ * gets it from the window; an event from before this relay started is news
+ * only to a client that resumed.
+ */
 static void
 relay_deliver(void *arg, Client *c, RelayEvent *ev)
 {
 	Relay	   *relay = arg;
 
+	if (c->catching_up || c->resume_pending)
+		return;
+	if (ev->backfill && !c->has_resume)
+		return;
 	if (client_deliver(c, ev, &relay->scratch))
 		relay->stats.deliveries++;
 }
 
 /*
- * A new event from a listener: number it, keep it for replay, and queue it
- * to every client that may read it and whose subscriptions match: every
- * client for an event readable by "any", else the clients of its read
- * roles, found by index (fanout.c).  The body was serialized once by
- * event.c; each client adds only its frame header and subscription ids.
- * An event no role may read still reaches server connections (fanout.c).
+ * A new event from a source: number it (notify), keep it for resuming
+ * clients, and queue it to every client that may read it and whose
+ * subscriptions match: every client for an event readable by "any", else
+ * the clients of its read roles, found by index (fanout.c); an event no role
+ * may read still reaches server connections.  The body was serialized once
+ * by event.c; each client adds only its frame header, subscription ids and
+ * the position.
  */
 void
 relay_publish(Relay *relay, RelayEvent *ev)
 {
 	DNode	   *node;
 
+	if (ev->pos.kind == RELAY_POS_NONE)
+	{
+		RelayPos	pos = {++relay->next_event_id, 0, RELAY_POS_COUNTER};
+
+		event_set_position(ev, pos);
+		ev->time_ms = event_now_ms();
+	}
 	relay->stats.events_received++;
-	ev->id = ++relay->next_event_id;
-	relay_replay_keep(relay, ev);
+	if (relay_window_enabled(relay))
+	{
+		replay_append(&relay->window, ev);
+		if (ev->source)
+			walsource_on_window(ev->source, ev, true);
+	}
+	else
+		relay->window.newest = ev->pos;
+	relay_trim_window(relay);
 	if (!ev->read_any)
 	{
 		fanout_publish(relay->fanout, ev, relay_deliver, relay);
@@ -658,21 +890,7 @@ relay_publish(Relay *relay, RelayEvent *ev)
 		Client	   *c = dlist_container(Client, deliver_node, node);
 
 		node = node->next;		/* c may leave the list (cut off) */
-		if (client_deliver(c, ev, &relay->scratch))
-			relay->stats.deliveries++;
-	}
-}
-
-/* SSE reconnect with Last-Event-ID: resend the kept events after it. */
-void
-relay_replay_since(Relay *relay, Client *c, uint64_t last_id)
-{
-	for (int i = 0; i < relay->replay_count && c->state == CLIENT_SSE; i++)
-	{
-		RelayEvent *ev = relay->replay[(relay->replay_head + i) % relay->config.replay_events];
-
-		if (ev->id > last_id && auth_may_read(c->session.identity, ev))
-			client_deliver(c, ev, &relay->scratch);
+		relay_deliver(relay, c, ev);
 	}
 }
 
@@ -724,16 +942,37 @@ void
 relay_health_json(Relay *relay, Buf *out)
 {
 	int			connected = 0;
+	int			nsources = relay->nlisteners + relay->nwalsources;
+	char		floor[RELAY_POS_TEXT_MAX] = "";
+	char		newest[RELAY_POS_TEXT_MAX] = "";
 
 	for (int i = 0; i < relay->nlisteners; i++)
 		connected += listener_connected(relay->listeners[i]) ? 1 : 0;
+	for (int i = 0; i < relay->nwalsources; i++)
+		connected += walsource_connected(relay->walsources[i]) ? 1 : 0;
+	if (relay->window.floor.kind != RELAY_POS_NONE)
+		relay_pos_format(relay->window.floor, floor);
+	if (relay->window.newest.kind != RELAY_POS_NONE)
+		relay_pos_format(relay->window.newest, newest);
 	buf_printf(out, "{\"status\":\"%s\",\"uptime_ms\":%lld,"
-			   "\"database\":{\"listeners\":%d,\"connected\":%d,\"reconnects\":%llu},"
-			   "\"connections\":{\"total\":%d,\"websocket\":%d,\"sse\":%d,\"max\":%d},"
-			   "\"events\":{\"received\":%llu,\"invalid\":%llu,\"deliveries\":%llu,\"dropped\":{",
-			   connected == relay->nlisteners ? "ok" : "degraded",
+			   "\"database\":{\"transport\":\"%s\",\"listeners\":%d,\"connected\":%d,\"reconnects\":%llu",
+			   connected == nsources ? "ok" : "degraded",
 			   (long long) (relay->loop.now_ms - relay->started_ms),
-			   relay->nlisteners, connected, (unsigned long long) relay->stats.db_reconnects,
+			   relay->config.transport == RELAY_TRANSPORT_WAL ? "wal" : "notify",
+			   nsources, connected, (unsigned long long) relay->stats.db_reconnects);
+	if (relay->nwalsources > 0)
+	{
+		buf_append_str(out, ",\"slots\":[");
+		for (int i = 0; i < relay->nwalsources; i++)
+		{
+			if (i > 0)
+				buf_append_str(out, ",");
+			walsource_health_json(relay->walsources[i], out);
+		}
+		buf_append_str(out, "]");
+	}
+	buf_printf(out, "},\"connections\":{\"total\":%d,\"websocket\":%d,\"sse\":%d,\"max\":%d},"
+			   "\"events\":{\"received\":%llu,\"invalid\":%llu,\"deliveries\":%llu,\"dropped\":{",
 			   relay->nclients, relay->nwebsocket, relay->nsse, relay->config.max_connections,
 			   (unsigned long long) relay->stats.events_received,
 			   (unsigned long long) relay->stats.events_invalid,
@@ -741,7 +980,9 @@ relay_health_json(Relay *relay, Buf *out)
 	for (int i = 0; i < DROP_NREASONS; i++)
 		buf_printf(out, "%s\"%s\":%llu", i ? "," : "", relay_drop_names[i],
 				   (unsigned long long) relay->stats.dropped[i]);
-	buf_printf(out, "}},\"clients\":{\"accepted\":%llu,\"refused\":%llu,\"cut_off\":%llu,\"over_soft_limit\":%d}}",
+	buf_printf(out, "}},\"replay\":{\"events\":%zu,\"bytes\":%zu,\"floor\":\"%s\",\"newest\":\"%s\"},"
+			   "\"clients\":{\"accepted\":%llu,\"refused\":%llu,\"cut_off\":%llu,\"over_soft_limit\":%d}}",
+			   relay->window.count, relay->window.bytes, floor, newest,
 			   (unsigned long long) relay->stats.clients_accepted,
 			   (unsigned long long) relay->stats.clients_refused,
 			   (unsigned long long) relay->stats.clients_cut_off, relay->nslow);
@@ -816,12 +1057,32 @@ relay_set_reload_callback(Relay *relay, RelayReloadCallback cb, void *arg)
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* One source per database: a LISTEN connection, or a replication slot. */
 static void
 relay_start_listeners(Relay *relay)
 {
-	relay->nlisteners = relay->config.nconninfo;
-	relay->listeners = relay_calloc(relay->nlisteners ? relay->nlisteners : 1, sizeof(Listener *));
-	for (int i = 0; i < relay->nlisteners; i++)
+	int			n = relay->config.nconninfo;
+
+	if (relay->config.transport == RELAY_TRANSPORT_WAL)
+	{
+		relay->nwalsources = n;
+		relay->walsources = relay_calloc(n ? n : 1, sizeof(WalSource *));
+		for (int i = 0; i < n; i++)
+		{
+			Buf			slot = BUF_INIT;
+
+			/* slot names are per server: the Nth database's is NAME_N */
+			buf_append_str(&slot, relay->config.slot_name);
+			if (n > 1)
+				buf_printf(&slot, "_%d", i + 1);
+			relay->walsources[i] = walsource_create(relay, relay->config.conninfo[i], slot.data);
+			buf_free(&slot);
+		}
+		return;
+	}
+	relay->nlisteners = n;
+	relay->listeners = relay_calloc(n ? n : 1, sizeof(Listener *));
+	for (int i = 0; i < n; i++)
 		relay->listeners[i] = listener_create(relay, relay->config.conninfo[i], relay->config.channel);
 }
 
@@ -833,6 +1094,14 @@ relay_stop_listeners(Relay *relay)
 	free(relay->listeners);
 	relay->listeners = NULL;
 	relay->nlisteners = 0;
+	/* events of a source that is gone keep their place in the window */
+	for (uint64_t i = relay->window.base; i < replay_end(&relay->window); i++)
+		replay_get(&relay->window, i)->source = NULL;
+	for (int i = 0; i < relay->nwalsources; i++)
+		walsource_destroy(relay->walsources[i]);
+	free(relay->walsources);
+	relay->walsources = NULL;
+	relay->nwalsources = 0;
 }
 
 Relay *
@@ -857,8 +1126,19 @@ relay_create(const RelayConfig *config)
 	relay->catalog.next_ms = -1;
 	relay->signal_pipe[0] = relay->signal_pipe[1] = -1;
 	relay->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (relay->config.replay_events > 0)
-		relay->replay = relay_calloc(relay->config.replay_events, sizeof(RelayEvent *));
+	replay_init(&relay->window);
+	/*
+	 * notify transport: counters start at this process's start time in
+	 * microseconds, so that an id from an earlier process of this relay is
+	 * below the floor and gets a gap signal rather than a wrong replay
+	 */
+	relay->next_event_id = (uint64_t) event_now_ms() * 1000;
+	if (relay->config.transport != RELAY_TRANSPORT_WAL)
+	{
+		RelayPos	start = {relay->next_event_id, 0, RELAY_POS_COUNTER};
+
+		replay_raise_floor(&relay->window, start);
+	}
 
 	if (!loop_init(&relay->loop) ||
 		pipe2(relay->signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0 ||
@@ -917,7 +1197,9 @@ relay_reload(Relay *relay)
 		return;
 	}
 	listeners_changed = next.nconninfo != relay->config.nconninfo ||
-		strcmp(next.channel, relay->config.channel) != 0;
+		strcmp(next.channel, relay->config.channel) != 0 ||
+		next.transport != relay->config.transport ||
+		strcmp(next.slot_name, relay->config.slot_name) != 0;
 	for (int i = 0; !listeners_changed && i < next.nconninfo; i++)
 		listeners_changed = strcmp(next.conninfo[i], relay->config.conninfo[i]) != 0;
 	/* settings read only at start (listen sockets, replay ring) stay */
@@ -940,6 +1222,18 @@ relay_reload(Relay *relay)
 	}
 	if (listeners_changed)
 		relay_stop_listeners(relay);
+	if (next.transport != relay->config.transport)
+	{
+		/* positions of the other kind: resuming clients get a gap signal */
+		replay_free(&relay->window, NULL, NULL);
+		replay_init(&relay->window);
+		if (next.transport != RELAY_TRANSPORT_WAL)
+		{
+			RelayPos	start = {++relay->next_event_id, 0, RELAY_POS_COUNTER};
+
+			replay_raise_floor(&relay->window, start);
+		}
+	}
 	relay_config_free(&relay->config);
 	relay->config = next;
 	relay_apply_limits(relay);
@@ -1051,9 +1345,7 @@ relay_destroy(Relay *relay)
 		free(relay->acceptors[i]);
 	}
 	free(relay->acceptors);
-	for (int i = 0; i < relay->replay_count; i++)
-		event_release(relay->replay[(relay->replay_head + i) % relay->config.replay_events]);
-	free(relay->replay);
+	replay_free(&relay->window, NULL, NULL);
 	if (relay->spare_fd >= 0)
 		close(relay->spare_fd);
 	if (relay->signal_pipe[0] >= 0)

@@ -16,6 +16,9 @@
  * What a host configures.  The fields users set are described, with their
  * defaults and bounds, by the table in settings.c.
  */
+#define RELAY_TRANSPORT_NOTIFY 0
+#define RELAY_TRANSPORT_WAL 1
+
 typedef struct RelayConfig
 {
 	char	   *listen_addresses;	/* comma-separated; "*" for all */
@@ -23,6 +26,8 @@ typedef struct RelayConfig
 	int			nconninfo;		/* one LISTEN connection per entry */
 	char	  **conninfo;
 	char	   *channel;		/* NOTIFY channel to LISTEN on */
+	int			transport;		/* RELAY_TRANSPORT_* */
+	char	   *slot_name;		/* replication slot (wal transport) */
 	char	   *project;		/* expected project id; "" accepts any */
 	char	   *allowed_origins;	/* comma-separated; "" allows any */
 	int			max_connections;
@@ -38,8 +43,9 @@ typedef struct RelayConfig
 	int			reconnect_max_ms;	/* database reconnect backoff cap */
 	int			purge_interval_ms;	/* 0: never purge realtime.large_events */
 	int			large_event_retention_s;	/* age of large events purged */
-	int			replay_events;	/* events kept for SSE Last-Event-ID */
-	int			replay_bytes_kb;	/* memory of those events */
+	int			replay_window_s;	/* events kept this long for resuming clients */
+	int			replay_bytes_kb;	/* ... and up to this much memory */
+	int			replay_events;	/* ... and this many */
 	int			max_event_size_kb;	/* largest event accepted */
 	int			max_event_depth;	/* JSON nesting of an event */
 	int			max_event_values;	/* JSON values of an event */

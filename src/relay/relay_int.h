@@ -3,8 +3,10 @@
  *
  * loop.c waits; relay.c accepts, fans events out and keeps time; client.c
  * speaks HTTP, WebSocket and SSE to one peer; listener.c holds one LISTEN
- * connection to PostgreSQL; catalog.c warns about channels that never
- * match.  Hosts see only relay.h.
+ * connection to PostgreSQL (notify transport), walsource.c one logical
+ * replication connection (wal transport); replay.c keeps the recent events
+ * for resuming clients; catalog.c warns about channels that never match.
+ * Hosts see only relay.h.
  */
 #ifndef RELAY_INT_H
 #define RELAY_INT_H
@@ -17,11 +19,12 @@
 #include "deflate.h"
 #include "event.h"
 #include "log.h"
+#include "position.h"
 #include "protocol.h"
 #include "ratelimit.h"
 #include "relay.h"
+#include "replay.h"
 #include "ws.h"
-#include "log.h"
 
 #define lengthof(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
@@ -151,6 +154,12 @@ typedef struct Client
 	bool		catalog_recheck;	/* a subscription waits for a catalog
 									 * refresh (catalog.c) */
 	int8_t		counted_as;		/* 0, or the state it is counted under */
+	bool		catching_up;	/* replaying the window: live events wait */
+	bool		resume_pending; /* WebSocket "since" waits for a subscription */
+	bool		has_resume;		/* resume_after is set */
+	RelayPos	resume_after;	/* deliver only events after it */
+	uint64_t	replay_next;	/* window index to send next while catching up */
+	char	   *since_query;	/* WebSocket URL query while resume_pending */
 	ProtoSession session;
 	char		peer[56];		/* "addr:port" for log lines */
 
@@ -159,7 +168,7 @@ typedef struct Client
 	struct ClientAuth *auth;	/* a token being checked, or its answer */
 	FanoutMember *member_of;	/* one per role while indexed; else NULL */
 	FanoutMember own_member;	/* member_of of a guest or a server connection */
-	uint64_t	fanout_stamp;	/* id of the last event queued to it */
+	uint64_t	fanout_stamp;	/* fanout.c's stamp of the last event queued to it */
 	RateLimit	messages;		/* max_messages_per_minute */
 	int32_t		expiry_slot;	/* in the fan-out's expiry heap, or -1 */
 	uint16_t	nmember_of;
@@ -176,6 +185,7 @@ extern void client_kill(Client *c, const char *why);	/* mark dead, log */
 extern void client_send_keepalive(Client *c);
 extern void client_send_warning(Client *c, const char *message, size_t len);
 extern void client_token_expired(Client *c);	/* its identity's exp passed */
+extern void client_send_gap(Client *c, RelayPos pos);
 
 /* ---- database listener (listener.c): one LISTEN connection ---- */
 typedef struct Listener Listener;
@@ -186,6 +196,14 @@ extern int64_t listener_next_deadline(Listener *l);	/* -1: none */
 extern void listener_on_timer(Listener *l);
 extern bool listener_connected(const Listener *l);
 extern void listener_request_purge(Listener *l, int retention_s);
+
+/*
+ * The startup options of every relay session (the user's, then search_path
+ * pinned to pg_catalog, pg_temp) and the check of what the session then
+ * reports: NULL if pinned, else why not (malloc'd).
+ */
+extern char *listener_options(const char *conninfo);
+extern char *listener_check_search_path(const char *path);
 
 /* Fetch the database's catalog; catalog_answered() follows (maybe at once). */
 extern void listener_request_catalog(Listener *l);
@@ -213,6 +231,17 @@ extern void catalog_answered(struct Relay *relay);
 extern void catalog_listeners_replaced(struct Relay *relay);
 extern int64_t catalog_next_deadline(struct Relay *relay);
 extern void catalog_on_timer(struct Relay *relay);
+/* ---- replication source (walsource.c): one slot, wal transport ---- */
+typedef struct WalSource WalSource;
+
+extern WalSource *walsource_create(struct Relay *relay, const char *conninfo, const char *slot_name);
+extern void walsource_destroy(WalSource *w);
+extern int64_t walsource_next_deadline(WalSource *w);	/* -1: none */
+extern void walsource_on_timer(WalSource *w);
+extern bool walsource_connected(const WalSource *w);
+extern void walsource_health_json(WalSource *w, Buf *out);
+/* the replay window kept (added) or dropped (!added) one of its events */
+extern void walsource_on_window(WalSource *w, RelayEvent *ev, bool added);
 
 /* ---- relay (relay.c) ---- */
 
@@ -293,11 +322,11 @@ struct Relay
 	DNode		slow;			/* by slow_since_ms: over the soft output
 								 * limit, cut off after client_output_grace */
 
-	uint64_t	next_event_id;
-	int			replay_head;	/* ring of recent events for Last-Event-ID */
-	int			replay_count;
-	size_t		replay_bytes;	/* their cost (RelayEvent.cost) */
-	RelayEvent **replay;
+	int			nwalsources;
+	WalSource **walsources;
+
+	uint64_t	next_event_id;	/* notify transport: the last counter given */
+	ReplayWindow window;		/* recent events for resuming clients */
 	size_t		pending_bytes;	/* held by listeners behind fetches (max_pending) */
 
 	int64_t		next_purge_ms;
@@ -314,13 +343,30 @@ struct Relay
 extern void relay_publish(struct Relay *relay, RelayEvent *ev);
 
 extern void relay_count_drop(struct Relay *relay, RelayDrop reason);
+extern bool relay_id_listed(const char *list, const char *id);
+extern EventNotifyKind relay_check_event(struct Relay *relay, const char *text, size_t len, const char *ts,
+										 const char *database_id, const char *also_ids, RelayEvent **ev,
+										 int64_t *large_id, RelayDrop *reason, const char **detail);
 extern void relay_client_state_changed(struct Relay *relay, Client *c);
 extern void relay_client_backlog_changed(struct Relay *relay, Client *c, size_t backlog);
 extern void relay_client_not_slow(struct Relay *relay, Client *c);
 extern void relay_health_json(struct Relay *relay, Buf *out);
 extern bool relay_origin_allowed(struct Relay *relay, const char *origin, size_t len, bool explicitly);
 extern void relay_health_status_json(struct Relay *relay, Buf *out);
-extern void relay_replay_since(struct Relay *relay, Client *c, uint64_t last_id);
+
+/*
+ * A client resumes after position since: replay the window's events after
+ * it that the client may read (paced by its output), a gap signal first if
+ * some may be gone; live events follow.  since NULL: the text did not
+ * parse; a gap signal only.
+ */
+extern void relay_resume(struct Relay *relay, Client *c, const RelayPos *since);
+/* Continue a paced replay (client output drained). */
+extern void relay_replay_continue(struct Relay *relay, Client *c);
+/* Events may have been lost at this point (notify: LISTEN connection lost). */
+extern void relay_signal_gap(struct Relay *relay);
+/* Positions of the wal transport: the floor a restarted slot begins at. */
+extern void relay_raise_floor(struct Relay *relay, RelayPos pos);
 
 /*
  * A log line about a client ("client ADDR: ..."), debug lines aside limited

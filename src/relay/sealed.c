@@ -56,6 +56,13 @@ sealed_keys_add(Sealed *s, uint32_t id, const unsigned char key[ENVELOPE_KEY_LEN
 {
 	SealedKey  *k;
 
+	for (int i = 0; i < s->nkeys; i++)
+		if (s->keys[i].id == id)
+		{
+			/* known: the newest word on its expiry */
+			s->keys[i].expires_ms = expires_ms;
+			return;
+		}
 	if (s->nkeys == SEALED_MAX_KEYS)
 	{
 		/* keep the newest: drop the lowest id */
@@ -164,27 +171,101 @@ sealed_accept(Sealed *s, uint32_t pid, uint64_t seq, uint32_t part)
 	return true;
 }
 
+/* Find the key, authenticate and decrypt: the one opening of both transports. */
+static SealedResult
+sealed_open_binary(Sealed *s, const EnvelopeAad *aad, const unsigned char *bin, size_t bin_len,
+				   int64_t now_ms, unsigned char *plain, size_t *plain_len, EnvelopeHeader *header)
+{
+	const SealedKey *key;
+
+	if (!envelope_read_header(bin, bin_len, header))
+		return SEALED_MALFORMED;
+	if ((key = sealed_find_key(s, header->key_id, now_ms)) == NULL)
+		return SEALED_UNKNOWN_KEY;
+	if (!envelope_open(key->key, aad, bin, bin_len, plain, plain_len))
+		return SEALED_FORGED;
+	return SEALED_OK;
+}
+
 SealedResult
 sealed_open(Sealed *s, uint32_t pid, const char *text, size_t len, int64_t now_ms,
 			unsigned char *plain, size_t *plain_len, EnvelopeHeader *header)
 {
 	unsigned char bin[ENVELOPE_MAX_BINARY];
 	size_t		bin_len;
-	const SealedKey *key;
 	EnvelopeAad aad;
+	SealedResult r;
 
 	if (pid == 0 || !envelope_decode(text, len, bin, &bin_len, header))
 		return SEALED_MALFORMED;
-	if ((key = sealed_find_key(s, header->key_id, now_ms)) == NULL)
-		return SEALED_UNKNOWN_KEY;
 	if (!envelope_aad_init(&aad, pid, s->database, strlen(s->database), s->channel,
-						   strlen(s->channel)) ||
-		!envelope_open(key->key, &aad, bin, bin_len, plain, plain_len))
+						   strlen(s->channel)))
 		return SEALED_FORGED;
+	r = sealed_open_binary(s, &aad, bin, bin_len, now_ms, plain, plain_len, header);
+	if (r != SEALED_OK)
+		return r;
 	if (!sealed_accept(s, pid, header->seq, header->part))
 	{
 		OPENSSL_cleanse(plain, *plain_len);
 		return SEALED_REPLAYED;
 	}
+	return SEALED_OK;
+}
+
+bool
+sealed_is_wal_message(const char *msg, size_t len)
+{
+	return len >= ENVELOPE_WAL_MAGIC_LEN && memcmp(msg, ENVELOPE_WAL_MAGIC, ENVELOPE_WAL_MAGIC_LEN) == 0;
+}
+
+void
+sealed_wal_begin(SealedWalGuard *g, uint32_t xid)
+{
+	g->txn_xid = xid;
+	g->txn_last_part = -1;
+}
+
+/*
+ * The FullTransactionId whose low half is xid nearest to near: transactions
+ * decoded one after the other are far less than 2^31 apart.
+ */
+static uint64_t
+sealed_nearest_full_xid(uint64_t near, uint32_t xid)
+{
+	uint64_t	best = (near & ~(uint64_t) UINT32_MAX) | xid;
+
+	if (best > near && best - near > (uint64_t) INT32_MAX && best > UINT32_MAX)
+		best -= (uint64_t) UINT32_MAX + 1;
+	else if (best < near && near - best > (uint64_t) INT32_MAX)
+		best += (uint64_t) UINT32_MAX + 1;
+	return best;
+}
+
+SealedResult
+sealed_open_wal(Sealed *s, SealedWalGuard *g, const char *msg, size_t len,
+				unsigned char *plain, size_t *plain_len, EnvelopeHeader *header)
+{
+	EnvelopeAad aad;
+	SealedResult r;
+
+	if (!sealed_is_wal_message(msg, len))
+		return SEALED_MALFORMED;
+	if (!envelope_aad_init_wal(&aad, s->database, strlen(s->database), s->channel,
+							   strlen(s->channel)))
+		return SEALED_FORGED;
+	/* no expiry: the transaction check, not the key's age, stops replays */
+	r = sealed_open_binary(s, &aad, (const unsigned char *) msg + ENVELOPE_WAL_MAGIC_LEN,
+						   len - ENVELOPE_WAL_MAGIC_LEN, -1, plain, plain_len, header);
+	if (r != SEALED_OK)
+		return r;
+	if ((uint32_t) header->seq != g->txn_xid ||
+		(g->last_full_xid != 0 && header->seq != sealed_nearest_full_xid(g->last_full_xid, g->txn_xid)) ||
+		(int64_t) header->part <= g->txn_last_part)
+	{
+		OPENSSL_cleanse(plain, *plain_len);
+		return SEALED_REPLAYED;
+	}
+	g->txn_last_part = header->part;
+	g->last_full_xid = header->seq;
 	return SEALED_OK;
 }

@@ -83,4 +83,32 @@ extern SealedResult sealed_open(Sealed *s, uint32_t pid, const char *text, size_
 								int64_t now_ms, unsigned char *plain, size_t *plain_len,
 								EnvelopeHeader *header);
 
+/*
+ * The wal transport's replay check: a message must carry the top-level
+ * FullTransactionId of the transaction it was decoded in (BEGIN gives its
+ * low 32 bits; the epoch must be the one nearest the last accepted) and a
+ * part above the transaction's previous one.
+ */
+typedef struct SealedWalGuard
+{
+	uint64_t	last_full_xid;	/* of the last accepted message; 0: none yet */
+	uint32_t	txn_xid;		/* the transaction being decoded (BEGIN) */
+	int64_t		txn_last_part;	/* -1: none accepted in it yet */
+} SealedWalGuard;
+
+/* True if a logical decoding message is sealed (starts with ENVELOPE_WAL_MAGIC). */
+extern bool sealed_is_wal_message(const char *msg, size_t len);
+
+/* A transaction begins (pgoutput BEGIN): its xid. */
+extern void sealed_wal_begin(SealedWalGuard *g, uint32_t xid);
+
+/*
+ * Open a sealed wal message of the current transaction: the key named in
+ * its header (expired or not), the associated data of s's database with
+ * s's channel as the prefix, then the guard.  plain needs len bytes.
+ */
+extern SealedResult sealed_open_wal(Sealed *s, SealedWalGuard *g, const char *msg, size_t len,
+									unsigned char *plain, size_t *plain_len,
+									EnvelopeHeader *header);
+
 #endif

@@ -24,6 +24,9 @@
 	{name_, short_, RELAY_SETTING_STRING, RELAY_UNIT_NONE, flags_, offsetof(RelayConfig, field_), \
 	 0, 0, 0, 0, def_, NULL, metavar_, desc_, detail_}
 
+/* the trigger side's pg_realtime.transport has the same names (trigger.c) */
+static const char *const transport_choices[] = {"notify", "wal", NULL};
+
 const RelaySetting relay_settings[] = {
 	STRING_SETTING("listen_addresses", 'l', listen_addresses, RELAY_SETTING_RESTART, "localhost",
 				   "LIST", "Addresses the relay listens on for WebSocket and SSE clients.",
@@ -32,6 +35,13 @@ const RelaySetting relay_settings[] = {
 				"PORT", "TCP port of the relay.", NULL),
 	STRING_SETTING("channel", 0, channel, RELAY_SETTING_SHARED, "pg_realtime",
 				   "NAME", "NOTIFY channel that events are sent on.", NULL),
+	{"transport", 0, RELAY_SETTING_ENUM, RELAY_UNIT_NONE, RELAY_SETTING_SHARED,
+		offsetof(RelayConfig, transport), RELAY_TRANSPORT_NOTIFY, RELAY_TRANSPORT_NOTIFY, 0, 0, NULL,
+		transport_choices, "NAME", "How events travel from the triggers to the relays: notify or wal.",
+	"notify: LISTEN on the channel. wal: a logical replication slot per relay (README \"Transports\")."},
+	STRING_SETTING("slot_name", 0, slot_name, 0, "pg_realtime",
+				   "NAME", "Replication slot of this relay (wal transport); created on first start.",
+				   "Every relay of a database needs its own slot. With several databases the slot of the Nth is NAME_N."),
 	STRING_SETTING("project", 0, project, 0, "",
 				   "ID", "Appwrite project id clients must name; empty accepts any.", NULL),
 	STRING_SETTING("allowed_origins", 0, allowed_origins, 0, "",
@@ -69,12 +79,15 @@ const RelaySetting relay_settings[] = {
 	"The worker's default is 1 minute, the standalone relay's 0."},
 	INT_SETTING("large_event_retention", 0, large_event_retention_s, RELAY_UNIT_S, 0, 3600, 1, INT_MAX,
 				"S", "Age after which rows of realtime.large_events are purged.", NULL),
-	INT_SETTING("replay_events", 0, replay_events, RELAY_UNIT_NONE, RELAY_SETTING_RESTART, 1024, 0, 1000000,
-				"N", "Recent events kept for SSE clients resuming with Last-Event-ID.", NULL),
+	INT_SETTING("replay_window", 0, replay_window_s, RELAY_UNIT_S, 0, 300, 0, 86400 * 7,
+				"S", "How long recent events are kept for clients that resume from a position.",
+				"By commit time with the wal transport. A client resuming from an older position gets a gap signal."),
 	/* bounds on what a notification can make the relay hold (issue 6) */
 	INT_SETTING("replay_bytes", 0, replay_bytes_kb, RELAY_UNIT_KB, 0, 32768, 0, 4194304,
-				"KB", "Memory for the recent events kept for SSE clients resuming with Last-Event-ID.",
+				"KB", "Memory for the recent events kept for resuming clients.",
 				"The oldest are dropped beyond it."),
+	INT_SETTING("replay_events", 0, replay_events, RELAY_UNIT_NONE, 0, 100000, 0, 10000000,
+				"N", "Number of events kept for resuming clients; beyond it the oldest go.", NULL),
 	INT_SETTING("max_event_size", 0, max_event_size_kb, RELAY_UNIT_KB, 0, 65536, 8, 1048576,
 				"KB", "Largest event the relay accepts; larger large events are not fetched.", NULL),
 	INT_SETTING("max_event_depth", 0, max_event_depth, RELAY_UNIT_NONE, 0, 256, 8, 4096,

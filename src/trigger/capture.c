@@ -7,7 +7,10 @@
  * back to its mark, releasing one merges its events into the parent's.  At
  * XACT_EVENT_PRE_COMMIT (xact.c calls it before PreCommit_Notify, so
  * Async_Notify still works there) the sink chosen at the transaction's
- * first event gets the batch; the transaction's memory goes with it.
+ * first event gets the batch; the transaction's memory goes with it.  A
+ * sink that takes batches early (flush_size) gets one whenever that many
+ * bytes have gathered at the top level, so that a huge transaction stays
+ * bounded in memory unless it holds a savepoint open all along.
  */
 #include "postgres.h"
 
@@ -99,6 +102,17 @@ capture_truncate(CaptureState *st, const CaptureMark *mark)
 	st->batch.nbytes = mark->nbytes;
 }
 
+/* Empty the batch (emitted early): its marks go with it. */
+static void
+capture_forget_batch(CaptureState *st)
+{
+	CaptureMark empty = {0};
+
+	capture_truncate(st, &empty);
+	list_free_deep(st->marks);
+	st->marks = NIL;
+}
+
 /* Subtransaction callback: forget rolled-back events, merge released ones. */
 static void
 capture_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -152,7 +166,13 @@ capture_xact_callback(XactEvent event, void *arg)
 			capture_state = NULL;
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (st->batch.nevents > 0)
+			/* a message is part of the prepared transaction; a notification is not */
+			if (st->sink->flush_size != NULL)
+			{
+				if (st->batch.nevents > 0 || st->announce)
+					st->sink->emit(&st->batch, st->announce ? &capture_announcement : NULL);
+			}
+			else if (st->batch.nevents > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that changed tables tracked by pg_realtime"),
@@ -238,6 +258,23 @@ capture_add(const char *event, int len)
 	st->batch.nevents++;
 	st->batch.nbytes += len;
 	MemoryContextSwitchTo(oldcxt);
+
+	/*
+	 * A big transaction: what has gathered goes now, unless a savepoint is
+	 * open (its rollback must still be able to take events back).
+	 */
+	if (st->sink->flush_size != NULL && st->batch.nbytes >= st->sink->flush_size() &&
+		GetCurrentTransactionNestLevel() == 1)
+	{
+		/* a rotation in this transaction goes first: the batch has the new key */
+		st->sink->emit(&st->batch, st->announce ? &capture_announcement : NULL);
+		if (st->announce)
+		{
+			OPENSSL_cleanse(&capture_announcement, sizeof(capture_announcement));
+			st->announce = false;
+		}
+		capture_forget_batch(st);
+	}
 }
 
 void

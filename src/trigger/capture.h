@@ -6,7 +6,9 @@
  * PostgreSQL queues its notifications) the transaction's batch goes, in
  * order, to the sink chosen at its first event.  Sinks: sealed
  * notifications (seal.c, the default) and plaintext ones (one NOTIFY per
- * event, pg_realtime.seal = off).  Another transport adds a sink.
+ * event, pg_realtime.seal = off); with pg_realtime.transport = wal, sealed
+ * or plaintext logical decoding messages (wal_sink.c), written early in
+ * bounded pieces in a big transaction.
  */
 #ifndef PG_REALTIME_CAPTURE_H
 #define PG_REALTIME_CAPTURE_H
@@ -47,6 +49,11 @@ typedef struct CaptureAnnounce
  * carry inline (longer ones are stored in realtime.large_events and a
  * pointer is captured instead).  A sink with add() gathers nothing: each
  * event (NUL-terminated) goes to add() at once, and emit() is not called.
+ * A sink with flush_size() also gets the batch early (with the
+ * announcement, if one is due, which then is not repeated) each time it
+ * holds that many bytes while no subtransaction is open (what it emitted
+ * then is forgotten); one without it keeps the whole transaction's batch
+ * until commit.
  */
 typedef struct CaptureSink
 {
@@ -54,6 +61,7 @@ typedef struct CaptureSink
 	int			(*max_event) (void);
 	void		(*add) (const char *event, int len);
 	void		(*emit) (const CaptureBatch *batch, const CaptureAnnounce *announce);
+	int			(*flush_size) (void);
 } CaptureSink;
 
 /*

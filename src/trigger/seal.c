@@ -39,6 +39,7 @@
 #include "members.h"
 #include "seal.h"
 #include "trigger.h"
+#include "wal_sink.h"
 
 /* at most this many pieces per notification: records span few chunks */
 #define SEAL_MAX_PIECES 8
@@ -76,8 +77,8 @@ static void seal_sealed_emit(const CaptureBatch *batch, const CaptureAnnounce *a
 static int	seal_plain_max_event(void);
 static void seal_plain_add(const char *event, int len);
 
-static const CaptureSink seal_sealed_sink = {"sealed", seal_sealed_max_event, NULL, seal_sealed_emit};
-static const CaptureSink seal_plain_sink = {"plaintext", seal_plain_max_event, seal_plain_add, NULL};
+static const CaptureSink seal_sealed_sink = {"sealed", seal_sealed_max_event, NULL, seal_sealed_emit, NULL};
+static const CaptureSink seal_plain_sink = {"plaintext", seal_plain_max_event, seal_plain_add, NULL, NULL};
 
 void
 seal_init(void)
@@ -94,6 +95,8 @@ seal_init(void)
 const CaptureSink *
 seal_current_sink(void)
 {
+	if (pg_realtime_transport == TRIGGER_TRANSPORT_WAL)
+		return wal_sink_get(pg_realtime_seal);
 	return pg_realtime_seal ? &seal_sealed_sink : &seal_plain_sink;
 }
 
@@ -199,7 +202,7 @@ seal_keys_load(void)
 
 /* The key that seals now. */
 static const SealKey *
-seal_current_key(void)
+seal_key_current(void)
 {
 	if (!seal_keys_valid)
 		seal_keys_load();
@@ -212,6 +215,23 @@ seal_current_key(void)
 			 errdetail("Every row of realtime.keys has an expiry, or the table is empty."),
 			 errhint("Make a new key with SELECT realtime.rotate_key();")));
 	return NULL;				/* keep the compiler quiet */
+}
+
+const unsigned char *
+seal_current_key(uint32 *id)
+{
+	const SealKey *key = seal_key_current();
+
+	*id = key->id;
+	return key->key;
+}
+
+const char *
+seal_database_name(void)
+{
+	if (seal_database == NULL)
+		seal_database = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
+	return seal_database;
 }
 
 /* The key with this id if it may still open events, else NULL. */
@@ -230,9 +250,9 @@ seal_find_key(uint32 id)
 static void
 seal_aad(EnvelopeAad *aad, uint32 pid, const char *channel)
 {
-	if (seal_database == NULL)
-		seal_database = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
-	if (!envelope_aad_init(aad, pid, seal_database, strlen(seal_database), channel, strlen(channel)))
+	const char *database = seal_database_name();
+
+	if (!envelope_aad_init(aad, pid, database, strlen(database), channel, strlen(channel)))
 		elog(ERROR, "database or channel name too long to seal");
 }
 
@@ -275,7 +295,7 @@ seal_notify(uint32 key_id, const unsigned char *key, const EnvelopeAad *aad, uin
 static void
 seal_sealed_emit(const CaptureBatch *batch, const CaptureAnnounce *announce)
 {
-	const SealKey *key = seal_current_key();
+	const SealKey *key = seal_key_current();
 	EnvelopeAad aad;
 	uint64		seq;
 	uint32		part = 0;

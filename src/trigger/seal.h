@@ -1,5 +1,6 @@
 /*
- * seal.h - the notification sinks of the trigger: sealed and plaintext
+ * seal.h - the notification sinks of the trigger: sealed and plaintext;
+ * the keys, which the wal transport's sinks (wal_sink.c) use too
  *
  * With pg_realtime.seal = on (the default) a transaction's events leave as
  * few notifications as fit 8000 bytes, each sealed with AES-256-GCM under the
@@ -19,7 +20,13 @@ extern bool pg_realtime_seal;
 /* Define pg_realtime.seal; called from trigger_init. */
 extern void seal_init(void);
 
-/* The sink that pg_realtime.seal selects now. */
+/* The sink that pg_realtime.transport and pg_realtime.seal select now. */
 extern const CaptureSink *seal_current_sink(void);
+
+/* The current key (32 bytes) and its id; errors if there is none. */
+extern const unsigned char *seal_current_key(uint32 *id);
+
+/* current_database(), as the associated data binds it. */
+extern const char *seal_database_name(void);
 
 #endif

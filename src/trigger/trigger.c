@@ -7,7 +7,9 @@
  * (capture.c), which goes out, sealed, only when the transaction commits.
  * Events longer than the sink carries inline (pg_realtime.inline_payload_limit,
  * and what fits a sealed notification) are stored in realtime.large_events
- * and the batch gets a pointer to them.
+ * and the batch gets a pointer to them.  With pg_realtime.transport = wal
+ * the same batch goes out, sealed, as the transaction's logical decoding
+ * messages (wal_sink.c), where every event fits inline.
  */
 #include "postgres.h"
 
@@ -29,6 +31,7 @@
 #include "seal.h"
 #include "trigger.h"
 #include "trigger_options.h"
+#include "wal_sink.h"
 
 /* Above this size the event buffer is given back after use. */
 #define TRIGGER_BUF_KEEP_SIZE (64 * 1024)
@@ -36,6 +39,14 @@
 char	   *pg_realtime_database_id = NULL;
 char	   *pg_realtime_channel = NULL;
 int			pg_realtime_inline_payload_limit = TRIGGER_NOTIFY_MAX_LEN;
+int			pg_realtime_transport = TRIGGER_TRANSPORT_NOTIFY;
+
+/* the relay's settings table has the same names (src/relay/settings.c) */
+static const struct config_enum_entry trigger_transport_options[] = {
+	{"notify", TRIGGER_TRANSPORT_NOTIFY, false},
+	{"wal", TRIGGER_TRANSPORT_WAL, false},
+	{NULL, 0, false}
+};
 
 /*
  * Backend-local event counter written as "seq": it makes two otherwise equal
@@ -105,6 +116,14 @@ trigger_init(void)
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	seal_init();
+	DefineCustomEnumVariable("pg_realtime.transport",
+							 "How events travel from the triggers to the relays: notify or wal.",
+							 "notify: NOTIFY on pg_realtime.channel. wal: transactional logical decoding messages, read by the relays through replication slots.",
+							 &pg_realtime_transport,
+							 TRIGGER_TRANSPORT_NOTIFY, trigger_transport_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	wal_sink_init();
 }
 
 /*

@@ -8,7 +8,10 @@
  * listener would.  Odd: the rest is a batch that a trigger seals with the
  * fuzzer's key, so the fuzzer reaches record splitting and event parsing
  * behind a valid envelope; it must open to exactly the bytes sealed, and
- * the same notification again must be refused as a replay.
+ * the same notification again must be refused as a replay.  First byte 2
+ * mod 4: the wal transport, the rest a logical decoding message of the
+ * transaction with xid 7, opened and parsed as the walsource would; and
+ * the same bytes sealed as that transaction's message, which must open once.
  */
 #include "envelope.h"
 #include "event.h"
@@ -68,7 +71,41 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!sealed_reset(&s, "db", "pg_realtime", 10))
 		abort();
 
-	if ((data[0] & 1) == 0)
+	if ((data[0] & 3) == 2)
+	{
+		static unsigned char wal_plain[ENVELOPE_MAX_BINARY + 64];
+		static unsigned char msg[ENVELOPE_MAX_BINARY + 64];
+		SealedWalGuard g = {0};
+		EnvelopeAad aad;
+		EnvelopeHeader hdr = {1, ((uint64_t) 1 << 32) | 7, 0};
+		unsigned char nonce[ENVELOPE_NONCE_LEN] = {0};
+		EnvelopePiece piece = {data + 1, size - 1};
+		size_t		n;
+
+		if (size - 1 > ENVELOPE_MAX_BINARY)
+			return 0;
+		sealed_wal_begin(&g, 7);
+		if (sealed_open_wal(&s, &g, (const char *) data + 1, size - 1, wal_plain, &plain_len, &h) == SEALED_OK)
+			parse_records(wal_plain, plain_len);
+		g.txn_last_part = -1;
+		g.last_full_xid = 0;
+		if (!envelope_aad_init_wal(&aad, "db", 2, "pg_realtime", 11))
+			abort();
+		memcpy(msg, ENVELOPE_WAL_MAGIC, ENVELOPE_WAL_MAGIC_LEN);
+		n = envelope_seal_binary(fuzz_key, &aad, &hdr, nonce, &piece, 1, msg + ENVELOPE_WAL_MAGIC_LEN);
+		if (n != size - 1 + ENVELOPE_OVERHEAD)
+			abort();
+		n += ENVELOPE_WAL_MAGIC_LEN;
+		if (sealed_open_wal(&s, &g, (const char *) msg, n, wal_plain, &plain_len, &h) != SEALED_OK ||
+			plain_len != size - 1 || memcmp(wal_plain, data + 1, plain_len) != 0)
+			abort();
+		if (sealed_open_wal(&s, &g, (const char *) msg, n, wal_plain, &plain_len, &h) != SEALED_REPLAYED)
+			abort();
+		sealed_wal_begin(&g, 8);
+		if (sealed_open_wal(&s, &g, (const char *) msg, n, wal_plain, &plain_len, &h) != SEALED_REPLAYED)
+			abort();
+	}
+	else if ((data[0] & 1) == 0)
 	{
 		const char *text = (const char *) data + 1;
 		size_t		len = size - 1;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the libFuzzer targets (http_fuzz, ws_fuzz, notify_fuzz, jwt_fuzz, deflate_fuzz) with ASan and UBSan and run
+# Build the libFuzzer targets (http_fuzz, ws_fuzz, notify_fuzz, jwt_fuzz, deflate_fuzz, pgoutput_fuzz) with ASan and UBSan and run
 # each for a bounded time.  Exits non-zero if a target crashes or finds a
 # sanitizer error; the reproducer and each run's log are left in
 # test/fuzz/corpus-artifacts/ (git-ignored, like the corpora).
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=../..
 seconds=${FUZZ_SECONDS:-30}
-targets=${*:-http ws notify jwt deflate}
+targets=${*:-http ws notify jwt deflate pgoutput}
 CC=${CC_FUZZ:-clang}
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
         -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare
@@ -28,6 +28,7 @@ common="$root/src/relay/buf.c $tmp/log_stub.c -lcrypto"
 srcs_http="$root/src/relay/http.c $root/src/relay/utf8.c"
 srcs_ws="$root/src/relay/ws.c $root/src/relay/utf8.c"
 srcs_jwt="$root/src/relay/jwt.c $root/src/relay/jsontext.c $(pkg-config --libs json-c)"
+srcs_pgoutput="$root/src/relay/pgoutput.c $root/src/relay/position.c"
 # notifications: envelopes, the replay guard and event parsing (json-c)
 srcs_notify="$root/src/relay/envelope.c $root/src/relay/sealed.c $root/src/relay/event.c
       $root/src/relay/jsontext.c $root/src/relay/utf8.c $(pkg-config --cflags --libs json-c)"
@@ -88,6 +89,20 @@ seed_notify() {
   printf '\x00rt1:AAAAAQAAAAAAAAALAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' > $d/seed-sealed
   { printf '\x01\x00\x00\x00'; printf "\\x$(printf %02x ${#ev})"; printf '%s' "$ev"; printf '\x00\x00\x00\x02{}'; } > $d/seed-batch
   printf '\x01' > $d/seed-empty
+  { printf '\x02\x00\x00\x00'; printf "\\x$(printf %02x ${#ev})"; printf '%s' "$ev"; } > $d/seed-wal
+  printf '\x02rtw1\x00\x00\x00\x01' > $d/seed-wal-short
+}
+
+seed_pgoutput() {
+  local d=corpus-pgoutput
+  mkdir -p $d
+  # XLogData carrying a BEGIN, a MESSAGE with one event record, a COMMIT
+  printf 'w\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0\3B\0\0\0\x16\xb3t\xd8H\0\2\xd7\x9d\x10\x91\x80\0\0\0\2\xdb' > $d/seed-begin
+  printf 'w\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0\3M\1\0\0\0\x16\xb3t\xd0\0pg_realtime\0\0\0\0\x0a\0\0\0\6{"v":1}' > $d/seed-message
+  printf 'C\0\0\0\0\x16\xb3t\xd8H\0\0\0\x16\xb3t\xd8x\0\2\xd7\x9d\x10\x91\x80\0' > $d/seed-commit
+  printf 'k\0\0\0\0\0\0\x12\x34\0\0\0\0\0\0\0\5\1' > $d/seed-keepalive
+  printf '16/B374D848:3' > $d/seed-pos
+  printf '18446744073709551615' > $d/seed-counter
 }
 
 # tokens signed with jwt_fuzz.c's secret, and key files

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 
-import { health, test, useCluster } from './lib/cluster.mjs';
+import { TRANSPORT, health, test, useCluster } from './lib/cluster.mjs';
 import { OP, RawSocket, WsClient, closeCode, isEvent, rawHttp, rawWebSocket, wsFrame } from './lib/clients.mjs';
 import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 
@@ -82,7 +82,8 @@ describe('HTTP requests', () => {
         return x.connections.websocket === 1 ? x : null;
       }, { what: 'the WebSocket to be counted' });
       assert.equal(h.status, 'ok');
-      assert.deepEqual(h.database, { listeners: 1, connected: 1, reconnects: 0 });
+      const { listeners, connected, reconnects, transport } = h.database;
+      assert.deepEqual({ listeners, connected, reconnects, transport }, { listeners: 1, connected: 1, reconnects: 0, transport: TRANSPORT });
       assert.equal(h.connections.max, 4);
       assert.equal(h.connections.sse, 0);
       assert.equal(h.connections.total, 2, 'the WebSocket and this health request');
@@ -195,6 +196,9 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
   /* The worker's log lines that cut off the client on this local port. */
   const cutLines = (port) => cluster.serverLog().split('\n')
     .filter((l) => l.includes(`client 127.0.0.1:${port}:`) && l.includes('disconnected'));
+  /* the line saying why port was cut off: it reaches the log file a moment after the count */
+  const cutLine = (port, re, what) => waitFor(() => re.test(cutLines(port).join('\n')),
+    { timeout: 5000, what: () => `${what}; lines: ${cutLines(port).join(' | ')}` });
 
   test('stalled WebSocket and SSE clients are cut off after pg_realtime.client_output_grace; a paced reader gets everything', async () => {
     const before = (await health(RELAY)).clients.cut_off;
@@ -205,6 +209,7 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
     await slowSse.until((b) => b.includes('retry: 1000'), 3000, 'the SSE stream head');
     const reader = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=documents`);
     await reader.take('connected');
+    const ports = [slow.sock.localPort, slowSse.sock.localPort];	/* a closed socket forgets it */
     slow.sock.pause(); // stop reading: the relay's queues for them grow
     slowSse.sock.pause();
 
@@ -222,8 +227,8 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
     await waitFor(async () => (await health(RELAY)).clients.cut_off === before + 2,
       { timeout: GRACE + 20000, what: 'the stalled WebSocket and SSE clients to be cut off' });
     assert.ok(Date.now() - t0 >= GRACE, `cut off ${Date.now() - t0} ms after the first byte of backlog`);
-    for (const sock of [slow.sock, slowSse.sock])
-      assert.match(cutLines(sock.localPort).join('\n'), /client_output_soft_limit for longer than pg_realtime.client_output_grace/);
+    for (const port of ports)
+      await cutLine(port, /client_output_soft_limit for longer than pg_realtime.client_output_grace/, 'cut off after the grace');
     const h = await health(RELAY);
     assert.equal(h.connections.websocket, 1, 'only the reader is left');
     assert.equal(h.connections.sse, 0);
@@ -272,11 +277,12 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
       const before = (await health(RELAY)).clients.cut_off;
       const slow = await rawWebSocket(RELAY, '/v1/realtime?project=p&channels[]=documents');
       await slow.frame((f) => f.opcode === OP.TEXT, 3000, 'connected');
+      const port = slow.sock.localPort;	/* a closed socket forgets it */
       slow.sock.pause();
       await insert(N); // MBs more than the kernel holds: past 256 kB at once
       await waitFor(async () => (await health(RELAY)).clients.cut_off === before + 1,
         { timeout: 20000, what: 'the stalled client to be cut off' });
-      assert.match(cutLines(slow.sock.localPort).join('\n'), /output over pg_realtime.max_client_output/,
+      await cutLine(port, /output over pg_realtime.max_client_output/,
         'cut off by the hard limit, not after the grace');
       slow.destroy();
     } finally {
@@ -305,7 +311,7 @@ describe('clients that stop reading: soft limit with a grace, hard limit at once
     }
     await waitFor(async () => (await health(RELAY)).clients.cut_off === before + 1,
       { timeout: GRACE + 20000, what: `the ping flooder to be cut off (sent ${sent} pings)` });
-    assert.match(cutLines(port).join('\n'), /output over/, `the relay cut off this very client (after ${sent} pings)`);
+    await cutLine(port, /output over/, `the relay cut off this very client (after ${sent} pings)`);
     slow.destroy();
   });
 });

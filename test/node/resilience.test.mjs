@@ -78,9 +78,14 @@ test('after kill -9 of the worker the postmaster restarts it; the SDK reconnects
   }
 });
 
-test('the LISTEN connection killed with pg_terminate_backend is re-established; open clients keep receiving', async () => {
+test('the LISTEN connection killed with pg_terminate_backend is re-established; open clients get a gap signal, then keep receiving', async () => {
   const ws = await WsClient.open(WS_URL);
   await ws.take('connected');
+  const sse = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`);
+  await sse.records.take(() => true, 5000, 'the SSE stream to open');
+  await cluster.sql(`INSERT INTO orders VALUES (5001, 'before the loss')`);
+  const lastBefore = await sse.event();
+  assert.equal((await ws.inbox.take(isEvent())).data.payload.id, 5001);
   const before = (await health(RELAY)).database.reconnects;
   const killed = await cluster.sql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
     WHERE application_name = 'pg_realtime' AND backend_type = 'client backend'`);
@@ -88,10 +93,24 @@ test('the LISTEN connection killed with pg_terminate_backend is re-established; 
   const h = await waitRelayReady(RELAY, { timeout: 10000, since: (x) => x.database.reconnects > before });
   assert.equal(h.database.reconnects, before + 1);
   await cluster.sql(`INSERT INTO orders VALUES (2, 'after reconnect')`);
+  const gap = await ws.inbox.take((m) => m.type === 'gap' || m.type === 'event', 5000, 'the gap signal');
+  assert.equal(gap.type, 'gap', 'events committed while not listening may be lost: the client is told first');
+  const sseGap = await sse.gap();
+  assert.equal(sseGap.id, gap.data.position, 'one gap position for every client');
   const e = await ws.inbox.take(isEvent(), 5000, 'the event after the reconnect');
   assert.equal(e.data.payload.id, 2);
-  assert.equal(ws.ws.readyState, ws.ws.OPEN, 'the client never noticed');
+  assert.equal(ws.ws.readyState, ws.ws.OPEN, 'the connection stayed open');
+  assert.equal((await sse.event()).json.data.payload.id, 2);
+  sse.kill();
   await ws.close();
+  // a client resuming from before the loss gets the gap too; from the gap's position, none
+  const old = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`, { headers: [`Last-Event-ID: ${lastBefore.id}`] });
+  assert.equal((await old.records.take((r) => r.data !== undefined)).event, 'gap');
+  assert.equal((await old.event()).json.data.payload.id, 2);
+  old.kill();
+  const after = curlSse(`http://127.0.0.1:${RELAY}/v1/realtime?channels[]=documents`, { headers: [`Last-Event-ID: ${gap.data.position}`] });
+  assert.equal((await after.records.take((r) => r.data !== undefined)).json.data.payload.id, 2, 'no gap: complete after it');
+  after.kill();
 });
 
 test('malformed notifications on the channel are counted and skipped; delivery goes on', async () => {

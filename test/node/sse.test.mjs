@@ -9,8 +9,10 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 
-import { test, useCluster } from './lib/cluster.mjs';
-import { RawSocket, WsClient, curlSse, isEvent, parseHttpResponse, rawHttp } from './lib/clients.mjs';
+import { TRANSPORT, test, useCluster } from './lib/cluster.mjs';
+import {
+  RawSocket, WsClient, comparePositions, curlSse, isEvent, parseHttpResponse, rawHttp,
+} from './lib/clients.mjs';
 
 const RELAY = 18710;
 const cluster = useCluster({
@@ -66,9 +68,10 @@ test('each event is an id: + data: record whose data is the WebSocket event mess
     await cluster.sql(`INSERT INTO orders VALUES (1, 'new'); UPDATE orders SET status = 'paid' WHERE id = 1;`);
     const a = await s.event();
     const b = await s.event();
-    assert.match(a.id, /^\d+$/);
-    assert.ok(BigInt(b.id) > BigInt(a.id), 'ids increase');
+    assert.match(a.id, TRANSPORT === 'wal' ? /^[0-9A-F]+\/[0-9A-F]+:\d+$/ : /^\d+$/);
+    assert.ok(comparePositions(b.id, a.id) > 0, 'ids increase');
     assert.deepEqual(a.lines, [`id: ${a.id}`, `data: ${a.data}`], 'one id line, one data line');
+    assert.equal(a.json.data.position, a.id, 'the id is the event\'s position field');
 
     const wa = await ws.inbox.take(isEvent());
     assert.equal(a.json.type, 'event');
@@ -142,39 +145,57 @@ test('Last-Event-ID resumes: the events after that id are replayed, then live on
 
 test('a replay sends only what the stream may see: its channels, and guest-readable events', async () => {
   const all = await opened(sse(`${BASE}?channels[]=documents`));
-  await cluster.sql(`INSERT INTO orders VALUES (20, 'a'); INSERT INTO members_only VALUES (1);
-    INSERT INTO orders VALUES (21, 'b');`);
+  await cluster.sql(`INSERT INTO orders VALUES (19, 'mark'); INSERT INTO orders VALUES (20, 'a');
+    INSERT INTO members_only VALUES (1); INSERT INTO orders VALUES (21, 'b');`);
+  const mark = await all.event();
   const first = await all.event();
   await all.event((j) => j.data.payload.id === 21);
   all.kill();
-  assert.equal(first.json.data.payload.id, 20);
+  assert.deepEqual([mark.json.data.payload.id, first.json.data.payload.id], [19, 20]);
 
   const one = await opened(sse(`${BASE}?channels[]=databases.postgres.collections.orders.documents.21`,
-    { headers: [`Last-Event-ID: ${Number(first.id) - 1}`] }));
+    { headers: [`Last-Event-ID: ${mark.id}`] }));
   const r = await one.event();
   assert.equal(r.json.data.payload.id, 21, 'not 20 (another document), not the members-only row');
   await one.records.none((x) => x.data !== undefined, 200, 'an event the stream may not see');
   one.kill();
 });
 
-test('only the last pg_realtime.replay_events (4) events can be replayed; a bad Last-Event-ID replays nothing', async () => {
+test('only the last pg_realtime.replay_events (4) events can be replayed: older positions get a gap signal first', async () => {
   const s = await opened(sse(`${BASE}?channels[]=documents`));
   await cluster.sql(Array.from({ length: 6 }, (_, i) => `INSERT INTO orders VALUES (${30 + i}, 'r');`).join('\n'));
   const seen = [];
   for (let i = 0; i < 6; i++) seen.push(await s.event());
   s.kill();
   const resumed = await opened(sse(`${BASE}?channels[]=documents`, { headers: [`Last-Event-ID: ${seen[0].id}`] }));
+  const gap = await resumed.records.take((r) => r.data !== undefined, 5000, 'the first record');
+  assert.equal(gap.event, 'gap', '31 was pushed out: the stream says so before anything else');
+  assert.equal(gap.id, seen[1].id, 'the gap\'s id is the newest position the window no longer has');
+  assert.deepEqual(gap.json, { type: 'gap', data: { position: seen[1].id } });
   const ids = [];
   for (let i = 0; i < 4; i++) ids.push((await resumed.event()).json.data.payload.id);
-  assert.deepEqual(ids, [32, 33, 34, 35], 'the 4 kept events; 31 was pushed out');
+  assert.deepEqual(ids, [32, 33, 34, 35], 'then the 4 kept events');
   await resumed.records.none((x) => x.data !== undefined, 200, 'a fifth replayed event');
   resumed.kill();
 
-  for (const bad of ['abc', '-1', '99999999999999999999999', '']) {
+  // resuming from the gap's own id is complete again: no second gap
+  const again = await opened(sse(`${BASE}?channels[]=documents`, { headers: [`Last-Event-ID: ${gap.id}`] }));
+  assert.equal((await again.records.take((r) => r.data !== undefined)).json.data.payload.id, 32);
+  again.kill();
+});
+
+test('a Last-Event-ID that is no position of this stream gets a gap signal and no replay; an empty one is no resume', async () => {
+  const other = TRANSPORT === 'wal' ? '42' : '0/16B3748:0';
+  for (const bad of ['abc', '-1', '99999999999999999999999', other]) {
     const b = await opened(sse(`${BASE}?channels[]=documents`, { headers: [`Last-Event-ID: ${bad}`] }));
+    const gap = await b.gap();
+    assert.equal(gap.json.type, 'gap');
     await b.records.none((x) => x.data !== undefined, 150, `a replay for Last-Event-ID "${bad}"`);
     b.kill();
   }
+  const fresh = await opened(sse(`${BASE}?channels[]=documents`, { headers: ['Last-Event-ID:'] }));
+  await fresh.records.none((x) => x.data !== undefined, 150, 'a record for an empty Last-Event-ID');
+  fresh.kill();
 });
 
 test('a stream without channels gets 400; an Origin not allowed gets 403, an allowed one CORS headers', async () => {

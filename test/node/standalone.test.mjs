@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { StandaloneRelay, health, test, useCluster, waitRelayReady } from './lib/cluster.mjs';
+import { StandaloneRelay, TRANSPORT, health, test, useCluster, waitRelayReady } from './lib/cluster.mjs';
 import { RawSocket, WsClient, curlSse, isEvent } from './lib/clients.mjs';
 import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 
@@ -46,14 +46,19 @@ test('two standalone relays on one database both deliver the same event', async 
     const [a, b] = await Promise.all(clients.map((c) => c.inbox.take(isEvent(), 5000, 'the event')));
     assert.equal(a.data.payload.id, 1);
     // each relay stamps the event when it receives it, and names its own subscription ids
-    const strip = (m) => ({ ...m.data, subscriptions: null, timestamp: null });
+    // with wal, timestamp (commit time) and position are the same on every relay too
+    const strip = (m) => (TRANSPORT === 'wal' ? { ...m.data, subscriptions: null }
+      : { ...m.data, subscriptions: null, timestamp: null, position: null });
     assert.deepEqual(strip(a), strip(b), 'the same event from both relays');
     for (const port of PORTS) {
       const h = await health(port);
-      assert.deepEqual(h.database, { listeners: 1, connected: 1, reconnects: 0 });
+      const { listeners, connected, reconnects, transport } = h.database;
+      assert.deepEqual({ listeners, connected, reconnects, transport }, { listeners: 1, connected: 1, reconnects: 0, transport: TRANSPORT });
     }
-    const listeners = await cluster.sql(`SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'`);
-    assert.equal(listeners, '2', 'each relay LISTENs on its own connection');
+    const listeners = TRANSPORT === 'wal'
+      ? await cluster.sql(`SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'`)
+      : await cluster.sql(`SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'`);
+    assert.equal(listeners, '2', 'each relay reads on its own connection');
   } finally {
     for (const c of clients) await c.close();
   }

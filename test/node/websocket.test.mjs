@@ -48,7 +48,7 @@ describe('messages (PROTOCOL.md 2-3)', () => {
 
       await cluster.sql(`INSERT INTO orders VALUES ('w-1', 'new')`);
       const e = await c.inbox.take(isEvent());
-      assert.deepEqual(Object.keys(e.data).sort(), ['channels', 'events', 'payload', 'subscriptions', 'timestamp']);
+      assert.deepEqual(Object.keys(e.data).sort(), ['channels', 'events', 'payload', 'position', 'subscriptions', 'timestamp']);
       assert.deepEqual(e.data.channels, expectedChannels('postgres', 'orders', 'w-1', 'create'));
       assert.deepEqual(e.data.subscriptions, subscriptions, 'the slot\'s subscription, named once');
       assert.equal(e.data.payload.$id, 'w-1');

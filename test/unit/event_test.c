@@ -93,7 +93,7 @@ frame_of(const RelayEvent *ev)
 
 	buf_append(&b, ev->body, ev->body_len);
 	buf_append_str(&b, "\"s0\"");
-	buf_append_str(&b, EVENT_BODY_SUFFIX);
+	event_append_suffix(ev, &b);
 	frame = json_tokener_parse(b.data);
 	buf_free(&b);
 	return frame;
@@ -217,7 +217,7 @@ test_inline(void)
 	if (ev == NULL)
 		return;
 	CHECK(ev->refcount == 1);
-	CHECK(ev->id == 0);
+	CHECK(ev->pos.kind == RELAY_POS_NONE);
 	CHECK_STR(ev->database_id, "shop");
 	CHECK_STR(ev->collection_id, "orders");
 	CHECK_STR(ev->document_id, "42");

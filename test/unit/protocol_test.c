@@ -915,7 +915,7 @@ test_subscriptions_list(void)
 		"{\"subscriptionId\":\"s3\",\"channels\":[\"rows.create\"]}]}");
 	CHECK(proto_match_event(&s, ev, &out) == 2);
 	CHECK_STR(out.data + ev->body_len, "\"s0\",\"s3\"");
-	buf_append_str(&out, EVENT_BODY_SUFFIX);
+	event_append_suffix(ev, &out);
 	frame = json_tokener_parse(out.data);
 	CHECK(frame != NULL && json_object_object_get_ex(frame, "data", &data) &&
 		  json_object_object_get_ex(data, "subscriptions", &subs) &&

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the unit tests of the relay's network-input parsers (http, ws, utf8,
-# jwt: tokens and key files; sealed notifications) and of what handles
-# untrusted claims and messages (auth, protocol, fanout, peers), and of
-# compression (deflate: inflating client messages), with
+# jwt: tokens and key files; sealed notifications; pgoutput) and of what
+# handles untrusted claims and messages (auth, protocol, fanout, peers), and
+# of compression (deflate: inflating client messages), with
 # AddressSanitizer and UndefinedBehaviorSanitizer, independently of make and
 # PGXS, and run them.  Any sanitizer report aborts the test.
 #
@@ -15,13 +15,14 @@ cd "$(dirname "$0")/../.."
 CC=${CC:-clang}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-tests=${*:-http ws utf8 sealed jwt auth protocol fanout peers deflate}
+tests=${*:-http ws utf8 sealed pgoutput jwt auth protocol fanout peers deflate}
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
         -fno-sanitize-recover=all -Wall -Wextra -Werror -Wno-unused-parameter
         -Wno-sign-compare -Wdeclaration-after-statement -Wmissing-prototypes
         -Isrc/relay -Itest/unit $(pkg-config --cflags json-c)"
 srcs="src/relay/http.c src/relay/ws.c src/relay/utf8.c src/relay/buf.c test/unit/unit.c"
 srcs_sealed="src/relay/envelope.c src/relay/sealed.c"
+srcs_pgoutput="src/relay/pgoutput.c src/relay/position.c"
 srcs_deflate="src/relay/deflate.c"
 srcs_jwt="src/relay/jwt.c src/relay/jsontext.c $(pkg-config --libs json-c)"
 # the others link the whole relay (as make unit does)

@@ -67,6 +67,116 @@ opens(const char *text, const unsigned char *key, uint32_t pid, const char *db, 
 	return envelope_open(key, &aad, bin, bin_len, plain, plain_len);
 }
 
+/* Seal plain as the wal transport's message #part of transaction xid in database "shop". */
+static size_t
+seal_wal(unsigned char *out, const unsigned char *key, uint32_t key_id, uint64_t xid, uint32_t part,
+		 const void *plain, size_t len)
+{
+	EnvelopeAad aad;
+	EnvelopeHeader h = {key_id, xid, part};
+	unsigned char nonce[ENVELOPE_NONCE_LEN];
+	EnvelopePiece pieces[2] = {{plain, len / 2}, {(const char *) plain + len / 2, len - len / 2}};
+	size_t		n;
+
+	if (!envelope_random(nonce, sizeof(nonce)) ||
+		!envelope_aad_init_wal(&aad, "shop", 4, "pg_realtime", 11))
+		return 0;
+	memcpy(out, ENVELOPE_WAL_MAGIC, ENVELOPE_WAL_MAGIC_LEN);
+	n = envelope_seal_binary(key, &aad, &h, nonce, pieces, 2, out + ENVELOPE_WAL_MAGIC_LEN);
+	return n ? n + ENVELOPE_WAL_MAGIC_LEN : 0;
+}
+
+/*
+ * The wal transport: a message opens only in the transaction it was
+ * sealed for (the low half of its FullTransactionId is BEGIN's xid, the
+ * epoch the nearest), once per part, in growing parts; any size; the
+ * notify transport's associated data does not open it.
+ */
+static void
+test_wal(void)
+{
+	Sealed		s;
+	SealedWalGuard g = {0};
+	static unsigned char big[3 * ENVELOPE_MAX_BINARY];
+	static unsigned char msg[3 * ENVELOPE_MAX_BINARY + 64];
+	static unsigned char plain[3 * ENVELOPE_MAX_BINARY + 64];
+	unsigned char m2[256];
+	size_t		plain_len;
+	size_t		n;
+	size_t		n2;
+	EnvelopeHeader h;
+	uint64_t	xid = ((uint64_t) 3 << 32) | 1000;	/* epoch 3 */
+
+	sealed_init(&s);
+	CHECK(sealed_reset(&s, "shop", "pg_realtime", 0));
+	sealed_keys_add(&s, 7, key_a, 1);	/* expired long ago: no matter for wal */
+
+	/* larger than any notification */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (unsigned char) i;
+	n = seal_wal(msg, key_a, 7, xid, 0, big, sizeof(big));
+	CHECK(n == sizeof(big) + ENVELOPE_WAL_MAGIC_LEN + ENVELOPE_OVERHEAD);
+	CHECK(sealed_is_wal_message((const char *) msg, n));
+	CHECK(!sealed_is_wal_message("\0\0\0\2{}", 6));
+
+	/* another transaction (a copy emitted by someone else): refused */
+	sealed_wal_begin(&g, 1001);
+	CHECK(sealed_open_wal(&s, &g, (const char *) msg, n, plain, &plain_len, &h) == SEALED_REPLAYED);
+	/* its own: opens, whole */
+	sealed_wal_begin(&g, 1000);
+	CHECK(sealed_open_wal(&s, &g, (const char *) msg, n, plain, &plain_len, &h) == SEALED_OK);
+	CHECK(plain_len == sizeof(big) && memcmp(plain, big, sizeof(big)) == 0);
+	CHECK(h.seq == xid && h.part == 0 && h.key_id == 7);
+	/* the same message again in the same transaction: refused */
+	CHECK(sealed_open_wal(&s, &g, (const char *) msg, n, plain, &plain_len, &h) == SEALED_REPLAYED);
+	/* the next part of it: accepted; then an earlier one is not */
+	n2 = seal_wal(m2, key_a, 7, xid, 2, "{}", 2);
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_OK);
+	n2 = seal_wal(m2, key_a, 7, xid, 1, "{}", 2);
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_REPLAYED);
+
+	/* the same xid in an epoch long past (a copy kept for 2^32 transactions): refused */
+	n2 = seal_wal(m2, key_a, 7, ((uint64_t) 2 << 32) | 1005, 0, "{}", 2);
+	sealed_wal_begin(&g, 1005);
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_REPLAYED);
+	n2 = seal_wal(m2, key_a, 7, ((uint64_t) 3 << 32) | 1005, 0, "{}", 2);
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_OK);
+	/* across a wraparound of the low half: the next epoch */
+	g.last_full_xid = ((uint64_t) 3 << 32) | 0xFFFFFFF0u;
+	n2 = seal_wal(m2, key_a, 7, ((uint64_t) 4 << 32) | 5, 0, "{}", 2);
+	sealed_wal_begin(&g, 5);
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_OK);
+
+	/* bound to database and prefix; a notification's seal does not open here */
+	CHECK(sealed_reset(&s, "shop2", "pg_realtime", 0));
+	sealed_wal_begin(&g, 6);
+	n2 = seal_wal(m2, key_a, 7, ((uint64_t) 4 << 32) | 6, 0, "{}", 2);
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_FORGED);
+	CHECK(sealed_reset(&s, "shop", "pg_realtime", 0));
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_OK);
+	{
+		char		text[ENVELOPE_MAX_TEXT + 1];
+		unsigned char bin[ENVELOPE_MAX_BINARY];
+		size_t		bin_len;
+
+		/* the notify transport's seal of the same header, carried in a wal message */
+		CHECK(seal(text, key_a, 7, ((uint64_t) 4 << 32) | 6, 1, 0, "{}", 2) > 0);
+		CHECK(envelope_decode(text, strlen(text), bin, &bin_len, &h));
+		memcpy(m2, ENVELOPE_WAL_MAGIC, ENVELOPE_WAL_MAGIC_LEN);
+		memcpy(m2 + ENVELOPE_WAL_MAGIC_LEN, bin, bin_len);
+		CHECK(sealed_open_wal(&s, &g, (const char *) m2, bin_len + ENVELOPE_WAL_MAGIC_LEN, plain, &plain_len, &h)
+			  == SEALED_FORGED);
+	}
+	/* unknown key, short, flipped byte */
+	n2 = seal_wal(m2, key_b, 8, ((uint64_t) 4 << 32) | 6, 5, "{}", 2);
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_UNKNOWN_KEY);
+	CHECK(sealed_open_wal(&s, &g, ENVELOPE_WAL_MAGIC "x", 5, plain, &plain_len, &h) == SEALED_MALFORMED);
+	n2 = seal_wal(m2, key_a, 7, ((uint64_t) 4 << 32) | 6, 6, "{}", 2);
+	m2[n2 - 1] ^= 1;
+	CHECK(sealed_open_wal(&s, &g, (const char *) m2, n2, plain, &plain_len, &h) == SEALED_FORGED);
+	sealed_free(&s);
+}
+
 static void
 test_roundtrip(void)
 {
@@ -406,5 +516,6 @@ main(void)
 	test_key_text();
 	test_nonce();
 	test_base64();
+	test_wal();
 	return unit_summary("sealed");
 }

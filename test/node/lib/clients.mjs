@@ -322,9 +322,24 @@ export function curlSse(url, { headers = [], maxTime = 60, accept = true, curlAr
     child, records, exited,
     /* next data record (an event) matching pred */
     event: (pred = () => true, ms = 5000) =>
-      records.take((r) => r.data !== undefined && pred(r.json), ms, 'an SSE event record'),
+      records.take((r) => r.data !== undefined && r.event === undefined && pred(r.json), ms, 'an SSE event record'),
+    /* next gap signal ("event: gap") */
+    gap: (ms = 5000) => records.take((r) => r.event === 'gap', ms, 'an SSE gap record'),
     kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
   };
+}
+
+/*
+ * Compare two event positions as the relay writes them: "16/B374D848:3"
+ * (wal transport: commit LSN, index) or "42" (notify: a counter).
+ */
+export function comparePositions(a, b) {
+  const key = (p) => {
+    const m = /^([0-9A-F]+)\/([0-9A-F]+):(\d+)$/.exec(p);
+    return m ? [BigInt(`0x${m[1]}`) << 32n | BigInt(`0x${m[2]}`), BigInt(m[3])] : [BigInt(p), 0n];
+  };
+  const [x, y] = [key(a), key(b)];
+  return x[0] !== y[0] ? (x[0] < y[0] ? -1 : 1) : x[1] !== y[1] ? (x[1] < y[1] ? -1 : 1) : 0;
 }
 
 /* ----------------------------------------------------- expected event names */

@@ -18,6 +18,16 @@ export const PG_CONFIG = process.env.PG_CONFIG || '/usr/lib/postgresql/15/bin/pg
 export const PGBIN = execFileSync(PG_CONFIG, ['--bindir']).toString().trim();
 const AS_ROOT = process.getuid?.() === 0;
 
+/*
+ * PG_REALTIME_TRANSPORT=wal runs the tests with the wal transport: clusters
+ * get wal_level = logical and pg_realtime.transport = wal, standalone relays
+ * --transport wal and a slot of their own (test/run.sh runs the files where
+ * the transport makes no difference to what is tested both ways).
+ */
+export const TRANSPORT = process.env.PG_REALTIME_TRANSPORT || 'notify';
+export const WAL_CONF = ['wal_level = logical', 'pg_realtime.transport = wal'];
+let slotCounter = 0;
+
 /* Run a program; resolves {stdout, stderr}, rejects with both on failure. */
 export function run(file, args, { timeout = 30000, input, env } = {}) {
   return new Promise((resolve, reject) => {
@@ -139,7 +149,7 @@ export class Cluster {
     fs.chmodSync(this.dir, 0o755);
     live.add(this);
     logged.add(this);
-    const conf = [...this.conf];
+    const conf = [...(TRANSPORT === 'wal' ? WAL_CONF : []), ...this.conf];
     // every test relay accepts TEST_SECRET's tokens; the per-address limits
     // are off (all test clients come from 127.0.0.1) unless a test sets them
     if (this.relayPort != null)
@@ -304,7 +314,9 @@ export class StandaloneRelay {
     const bin = process.env.PG_REALTIME_RELAY || path.join(PGBIN, 'pg_realtime_relay');
     const defaults = [...(this.secret ? ['--jwt-secret', this.secret] : []),
       ...(this.relaxed ? RELAXED_LIMITS.flatMap(([k, v]) => [`--${k.replaceAll('_', '-')}`, String(v)]) : [])];
-    const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...defaults, ...this.flags,
+    const wal = TRANSPORT === 'wal' && !this.flags.includes('--transport')
+      ? ['--transport', 'wal', '--slot-name', `test_${this.port}_${process.pid}_${++slotCounter}`] : [];
+    const args = ['--listen-addresses', '127.0.0.1', '--port', String(this.port), ...defaults, ...wal, ...this.flags,
       ...[this.conninfo].flat()];
     // nofile: run under a lower open-files limit (ulimit -n), through sh's exec
     this.child = this.nofile
