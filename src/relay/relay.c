@@ -871,7 +871,8 @@ relay_publish(Relay *relay, RelayEvent *ev)
 		ev->time_ms = event_now_ms();
 	}
 	relay->stats.events_received++;
-	if (relay_window_enabled(relay))
+	/* events no role may read are not kept: only server connections get them, live */
+	if (ev->nroles > 0 && relay_window_enabled(relay))
 	{
 		replay_append(&relay->window, ev);
 		if (ev->source)

@@ -85,7 +85,7 @@ const RelaySetting relay_settings[] = {
 	/* bounds on what a notification can make the relay hold (issue 6) */
 	INT_SETTING("replay_bytes", 0, replay_bytes_kb, RELAY_UNIT_KB, 0, 32768, 0, 4194304,
 				"KB", "Memory for the recent events kept for resuming clients.",
-				"The oldest are dropped beyond it."),
+				"The oldest are dropped beyond it; events no role may read are never kept."),
 	INT_SETTING("replay_events", 0, replay_events, RELAY_UNIT_NONE, 0, 100000, 0, 10000000,
 				"N", "Number of events kept for resuming clients; beyond it the oldest go.", NULL),
 	INT_SETTING("max_event_size", 0, max_event_size_kb, RELAY_UNIT_KB, 0, 65536, 8, 1048576,

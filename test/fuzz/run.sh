@@ -30,7 +30,7 @@ srcs_ws="$root/src/relay/ws.c $root/src/relay/utf8.c"
 srcs_jwt="$root/src/relay/jwt.c $root/src/relay/jsontext.c $(pkg-config --libs json-c)"
 srcs_pgoutput="$root/src/relay/pgoutput.c $root/src/relay/position.c"
 # notifications: envelopes, the replay guard and event parsing (json-c)
-srcs_notify="$root/src/relay/envelope.c $root/src/relay/sealed.c $root/src/relay/event.c
+srcs_notify="$root/src/relay/envelope.c $root/src/relay/sealed.c $root/src/relay/event.c $root/src/relay/position.c
       $root/src/relay/jsontext.c $root/src/relay/utf8.c $(pkg-config --cflags --libs json-c)"
 srcs_deflate="$root/src/relay/deflate.c $root/src/relay/http.c $root/src/relay/ws.c $root/src/relay/utf8.c -lz"
 
