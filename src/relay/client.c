@@ -92,7 +92,11 @@ client_accept(Relay *relay, int fd, const char *peer, struct Peer *peer_entry)
 	}
 	c->peer_entry = peer_entry;
 	if (peer_entry)
+	{
 		peers_opened(relay->peers, peer_entry);
+		/* the entry outlives the session: client_free frees the session first */
+		c->session.peer_memory = &peer_entry->subscription_bytes;
+	}
 	relay->nclients++;
 	relay_client_state_changed(relay, c);
 	return c;

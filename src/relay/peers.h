@@ -25,6 +25,7 @@ typedef struct Peer
 	struct Peer *idle_next;
 	uint32_t	hash;
 	int			nconn;			/* open connections */
+	size_t		subscription_bytes; /* their subscriptions' memory (protocol.c) */
 	uint8_t		key[16];		/* IPv4-mapped address, or IPv6 /64 prefix */
 	RateLimit	connects;
 	LogLimit	log;

@@ -42,15 +42,21 @@ account_sub(ProtoSession *s, const Subscription *sub, bool added)
 	{
 		s->channel_bytes += sub->channel_bytes;
 		s->query_values += sub->nvalues;
+		s->query_cost += sub->cost;
 		if (shared)
 			*shared += sub->bytes;
+		if (s->peer_memory)
+			*s->peer_memory += sub->bytes;
 	}
 	else
 	{
 		s->channel_bytes -= sub->channel_bytes;
 		s->query_values -= sub->nvalues;
+		s->query_cost -= sub->cost;
 		if (shared)
 			*shared -= sub->bytes;
+		if (s->peer_memory)
+			*s->peer_memory -= sub->bytes;
 	}
 }
 
@@ -301,13 +307,15 @@ check_subscribe_item(ProtoSession *s, struct json_object *item, PendingSub *p, i
  * Would adding subs[0..n) (replacing the session's subscriptions of the
  * same ids) stay within the budgets?  Each subscription's matching cost is
  * checked alone (error 1003, like an invalid query: it can never fit); the
- * connection's totals and the relay's memory together (error 1013).
+ * connection's totals, its address's memory and the relay's memory
+ * together (error 1013).
  */
 static bool
 check_budgets(ProtoSession *s, Subscription **subs, int n, int *code, Buf *err)
 {
 	uint64_t	channel_bytes = s->channel_bytes;
 	uint64_t	values = s->query_values;
+	uint64_t	cost = s->query_cost;
 	uint64_t	bytes = 0;
 	uint64_t	freed = 0;
 
@@ -327,10 +335,12 @@ check_budgets(ProtoSession *s, Subscription **subs, int n, int *code, Buf *err)
 		{
 			channel_bytes -= (*old)->channel_bytes;
 			values -= (*old)->nvalues;
+			cost -= (*old)->cost;
 			freed += (*old)->bytes;
 		}
 		channel_bytes += subs[i]->channel_bytes;
 		values += subs[i]->nvalues;
+		cost += subs[i]->cost;
 		bytes += subs[i]->bytes;
 	}
 	*code = 1013;
@@ -344,6 +354,21 @@ check_budgets(ProtoSession *s, Subscription **subs, int n, int *code, Buf *err)
 	{
 		buf_printf(err, "Too many query values on this connection (limit %d).",
 				   LIMIT(s, max_query_values));
+		return false;
+	}
+	if (LIMIT(s, max_connection_query_cost) > 0 && cost > (uint64_t) LIMIT(s, max_connection_query_cost))
+	{
+		buf_printf(err, "The queries of this connection's subscriptions cost %llu to match, more than "
+				   "the limit of %d (one per query and per value); use fewer queries and values.",
+				   (unsigned long long) cost, LIMIT(s, max_connection_query_cost));
+		return false;
+	}
+	if (s->peer_memory && LIMIT(s, peer_memory_budget) > 0 &&
+		*s->peer_memory + bytes > LIMIT(s, peer_memory_budget) + freed)
+	{
+		buf_printf(err, "The subscriptions from this address use all the memory it may have (%zu kB); "
+				   "unsubscribe or close other connections first.",
+				   LIMIT(s, peer_memory_budget) / 1024);
 		return false;
 	}
 	if (s->limits && s->limits->memory_used && s->limits->memory_budget > 0 &&

@@ -28,8 +28,10 @@ typedef struct ProtoLimits
 	int			max_channel_bytes;	/* per connection; beyond: error 1013 */
 	int			max_query_values;	/* per connection; beyond: error 1013 */
 	int			max_query_cost; /* per subscription; beyond: error 1003 */
+	int			max_connection_query_cost;	/* per connection; beyond: error 1013 */
 	size_t		memory_budget;	/* all sessions' subscriptions; 0: none */
 	size_t	   *memory_used;	/* shared by the sessions, or NULL */
+	size_t		peer_memory_budget; /* the sessions of one address; 0: none */
 	const char *project;		/* expected project id, or NULL/"" for any */
 } ProtoLimits;
 
@@ -41,6 +43,9 @@ typedef struct ProtoSession
 	uint32_t	next_auto_id;	/* for server-made ids */
 	uint32_t	channel_bytes;	/* of all subscriptions */
 	uint32_t	query_values;	/* of all subscriptions */
+	uint32_t	query_cost;		/* of all subscriptions */
+	size_t	   *peer_memory;	/* shared by the sessions of the client's
+								 * address (peers.c), or NULL */
 	struct AuthIdentity *identity;	/* NULL: a guest */
 	char	   *auth_token;		/* of an authentication message, for the caller */
 } ProtoSession;

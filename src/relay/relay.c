@@ -103,7 +103,9 @@ relay_apply_limits(Relay *relay)
 	relay->limits.max_channel_bytes = relay->config.max_channel_bytes;
 	relay->limits.max_query_values = relay->config.max_query_values;
 	relay->limits.max_query_cost = relay->config.max_query_cost;
+	relay->limits.max_connection_query_cost = relay->config.max_connection_query_cost;
 	relay->limits.memory_budget = (size_t) relay->config.subscription_memory_kb * 1024;
+	relay->limits.peer_memory_budget = (size_t) relay->config.max_subscription_memory_per_ip_kb * 1024;
 	relay->limits.memory_used = &relay->subscription_bytes;
 	relay->limits.project = relay->config.project;
 }

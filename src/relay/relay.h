@@ -68,7 +68,9 @@ typedef struct RelayConfig
 	int			max_channel_bytes;	/* channel names per connection */
 	int			max_query_values;	/* query values per connection */
 	int			max_query_cost;	/* matching cost of one subscription */
+	int			max_connection_query_cost;	/* ... of all of one connection's */
 	int			subscription_memory_kb; /* all subscriptions of the relay */
+	int			max_subscription_memory_per_ip_kb;	/* ... of one address */
 	int			max_connections_per_ip; /* open connections per address */
 	int			max_connects_per_minute;	/* new connections per address */
 	int			max_messages_per_minute;	/* per WebSocket connection */

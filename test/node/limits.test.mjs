@@ -11,7 +11,9 @@
 // normal subscriber within 100 ms of its commit while each attack runs
 // (measured from clock_timestamp() stored in the row to the frame's
 // arrival).  Before these limits, the query attack made each event cost
-// 440 ms of CPU and half-open requests locked everyone out for 13 s.
+// 440 ms of CPU and half-open requests locked everyone out for 13 s; later
+// value-less queries (an "or" of isNull) from two addresses cost each event
+// tens of ms and took all subscription memory from everyone else.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
@@ -82,7 +84,9 @@ const nofile = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim())
 
 describe('subscriptions', () => {
   test('a subscription that costs too much to match is refused (1003); 20 attackers at their budgets slow nobody', async () => {
-    await startRelay([]);		// the defaults: max_query_cost 1000, max_query_values 10000
+    // the defaults (max_query_cost 1000, max_query_values 10000) but a connection's
+    // total cost raised above 100 x 101, so that max_query_values is the budget reached
+    await startRelay(['--max-connection-query-cost', '20000']);
     const good = await subscriber();
     const attackers = [];
     for (let i = 0; i < 20; i++) {
@@ -117,6 +121,77 @@ describe('subscriptions', () => {
       { code: 1013, message: 'Too many query values on this connection (limit 10000).' });
 
     await assertResponsive(good, 'with 20 connections x 100 subscriptions x 100 values matching every event');
+  });
+
+  test('value-less queries count too: a connection\'s total cost and an address\'s share of memory are bounded (1013)', async () => {
+    // The attack: from two addresses, many connections each subscribing again
+    // and again to an "or" of 999 isNull (cost 1000, at max_query_cost, and no
+    // query values).  Before these budgets every subscription was accepted:
+    // each event cost tens of ms of CPU and one address took all of
+    // subscription_memory, so everyone else was refused.  Now each connection
+    // holds two (max_connection_query_cost 2000, the default) and each
+    // address at most max_subscription_memory_per_ip (768 kB here: more
+    // than one but fewer than two per connection, of ~43 kB each), while the
+    // relay's 4 MB would have held about 90.
+    await startRelay(['--subscription-memory', '4MB', '--max-subscription-memory-per-ip', '768kB']);
+    const good = await subscriber();
+    const q = JSON.stringify({ method: 'or', values: Array(999).fill({ method: 'isNull', attribute: 'zz' }) });
+    const item = { channels: ['documents'], queries: [q] };
+    const addresses = ['127.0.0.30', '127.0.0.31'];
+    const perAddress = 12;
+    const rounds = 6;
+    const attackers = [];
+    for (const localAddress of addresses) {
+      for (let i = 0; i < perAddress; i++) {
+        const a = await connectWs(url(), { localAddress });
+        sockets.push(a.ws);
+        a.address = localAddress;
+        attackers.push(a);
+      }
+    }
+    const answer = (a) => a.inbox.take((m) => m.type === 'error' || m.data?.to === 'subscribe', 5000, 'an answer');
+    const refusals = {};
+    const accepted = new Map(addresses.map((x) => [x, 0]));
+    for (let r = 0; r < rounds; r++) {
+      attackers.forEach((a) => a.send({ type: 'subscribe', data: [item] }));
+      for (const a of attackers) {
+        const m = await answer(a);
+        a.accepted = (a.accepted ?? 0) + (m.type === 'response');
+        if (m.type === 'response')
+          accepted.set(a.address, accepted.get(a.address) + 1);
+        else {
+          const key = `${m.data.code} ${m.data.message}`;
+          refusals[key] = (refusals[key] ?? 0) + 1;
+        }
+      }
+    }
+    console.log('accepted per address:', Object.fromEntries(accepted), 'refused:', refusals);
+    // another user (another address) can still subscribe to the same query
+    const other = await connectWs(url(), { localAddress: '127.0.0.32' });
+    sockets.push(other.ws);
+    other.send({ type: 'subscribe', data: [item] });
+    const otherAnswer = await answer(other);
+    console.log('another address subscribes:', otherAnswer.type === 'response' ? 'accepted' : JSON.stringify(otherAnswer.data));
+    const latencies = await probe(good);
+    console.log(`latencies under the attack: ${latencies.join(', ')} ms`);
+
+    assert.ok(attackers.every((a) => a.accepted <= 2), 'two subscriptions of cost 1000 per connection');
+    assert.deepEqual(Object.keys(refusals).sort(), [
+      '1013 The queries of this connection\'s subscriptions cost 3000 to match, more than the limit of 2000 (one per query and per value); use fewer queries and values.',
+      '1013 The subscriptions from this address use all the memory it may have (768 kB); unsubscribe or close other connections first.',
+    ]);
+    for (const [address, n] of accepted)
+      assert.ok(n > perAddress && n < 2 * perAddress, `${address}: ${n} subscriptions of ~43 kB in its 768 kB`);
+    assert.equal(otherAnswer.type, 'response', `another address subscribes: ${JSON.stringify(otherAnswer.data)}`);
+    assert.ok(Math.max(...latencies) < 100, `events within 100 ms under the attack: ${latencies.join(', ')} ms`);
+
+    // an attacker's connection closing gives its address's share back
+    const full = attackers.find((a) => a.address === addresses[0] && a.accepted < 2);
+    await attackers.find((a) => a.address === addresses[0] && a !== full).close();
+    await waitFor(async () => {
+      full.send({ type: 'subscribe', data: [item] });
+      return (await answer(full)).type === 'response';
+    }, { timeout: 5000, what: 'the closed connection\'s memory given back to its address' });
   });
 
   test('all subscriptions together stay within subscription_memory (1013); freed memory is usable again', async () => {

@@ -743,6 +743,84 @@ test_budgets(void)
 	proto_session_free(&s);
 }
 
+/*
+ * Queries without values cost too: every node of the query (and, or,
+ * isNull, isNotNull, select) counts one, so an "or" of isNull is bounded
+ * by max_query_cost per subscription and max_connection_query_cost per
+ * connection (1013), though it holds no query values.  Each address's
+ * sessions share max_subscription_memory_per_ip (1013) within the
+ * relay's budget; closing a session gives its share back.
+ */
+static void
+test_budgets_cost_and_address(void)
+{
+	size_t		used = 0;
+	size_t		here = 0;
+	ProtoLimits b = {.max_query_cost = 4, .max_connection_query_cost = 6, .memory_used = &used};
+	ProtoSession s;
+	ProtoSession t;
+	ProtoSession u;
+	Sent		sent = {0};
+	size_t		one;
+
+#define ISNULL Q("{\\\"method\\\":\\\"isNull\\\",\\\"attribute\\\":\\\"zz\\\"}")
+	proto_session_init(&s, &b);
+	s.peer_memory = &here;
+	/* an "or" of four isNull costs five: over max_query_cost, without any value */
+	expect_error(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"x\"],\"queries\":["
+				 Q("{\\\"method\\\":\\\"or\\\",\\\"values\\\":["
+				   "{\\\"method\\\":\\\"isNull\\\",\\\"attribute\\\":\\\"a\\\"},"
+				   "{\\\"method\\\":\\\"isNull\\\",\\\"attribute\\\":\\\"b\\\"},"
+				   "{\\\"method\\\":\\\"isNotNull\\\",\\\"attribute\\\":\\\"c\\\"},"
+				   "{\\\"method\\\":\\\"isNull\\\",\\\"attribute\\\":\\\"d\\\"}]}") "]}]}",
+				 1003, "cost 5 to match, more than the limit of 4");
+	/* three isNull and a select cost four: at the limit */
+	CHECK(strstr(ask(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"a\",\"channels\":[\"x\"],"
+					 "\"queries\":[" ISNULL "," ISNULL "," ISNULL ","
+					 Q("{\\\"method\\\":\\\"select\\\",\\\"values\\\":[\\\"*\\\"]}") "]}]}"),
+				 "\"success\":true") != NULL);
+	CHECK(s.query_cost == 4 && s.query_values == 0);
+	CHECK(here == used && used > 0);
+	one = used;
+	/* the connection's total: 4 + 3 > 6 */
+	expect_error(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"y\"],\"queries\":["
+				 ISNULL "," ISNULL "," ISNULL "]}]}",
+				 1013, "cost 7 to match, more than the limit of 6");
+	/* 4 + 2 fits; replacing "a" gives its cost back first */
+	CHECK(strstr(ask(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"b\",\"channels\":[\"y\"],"
+					 "\"queries\":[" ISNULL "," ISNULL "]}]}"), "\"success\":true") != NULL);
+	CHECK(s.query_cost == 6);
+	CHECK(strstr(ask(&s, &sent, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"a\",\"channels\":[\"x\"],"
+					 "\"queries\":[" ISNULL "," ISNULL "," ISNULL "," ISNULL "]}]}"), "\"success\":true") != NULL);
+	CHECK(s.query_cost == 6 && s.nsubs == 2);
+	ask(&s, &sent, "{\"type\":\"unsubscribe\",\"data\":[{\"subscriptionId\":\"b\"}]}");
+	CHECK(s.query_cost == 4 && here == used);
+
+	/* another session of the same address shares its memory budget ... */
+	b.peer_memory_budget = here + one / 2;
+	proto_session_init(&t, &b);
+	t.peer_memory = &here;
+	expect_error(&t, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"x\"],\"queries\":["
+				 ISNULL "," ISNULL "," ISNULL "," ISNULL "]}]}",
+				 1013, "The subscriptions from this address use all the memory it may have");
+	/* ... a session of another address does not */
+	proto_session_init(&u, &b);
+	CHECK(strstr(ask(&u, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"x\"],\"queries\":["
+					 ISNULL "," ISNULL "," ISNULL "," ISNULL "]}]}"), "\"success\":true") != NULL);
+	CHECK(used > here);
+	/* closing the first session gives the address its share back */
+	proto_session_free(&s);
+	CHECK(here == 0 && s.query_cost == 0);
+	CHECK(strstr(ask(&t, &sent, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[\"x\"],\"queries\":["
+					 ISNULL "," ISNULL "," ISNULL "," ISNULL "]}]}"), "\"success\":true") != NULL);
+	CHECK(here > 0);
+	proto_session_free(&t);
+	proto_session_free(&u);
+	CHECK(here == 0 && used == 0);
+#undef ISNULL
+	sent_reset(&sent);
+}
+
 /* ---- queries ---- */
 
 /* Compile text and match it against an event with this payload. */
@@ -855,6 +933,43 @@ test_subscription_queries(void)
 	proto_session_free(&s);
 }
 
+/* Every node counts one toward the cost, each value one more; only values are values. */
+static void
+test_query_count(void)
+{
+	static const struct
+	{
+		const char *text;
+		uint32_t	values;
+		uint32_t	cost;
+	}			cases[] = {
+		{"{\"method\":\"isNull\",\"attribute\":\"a\"}", 0, 1},
+		{"{\"method\":\"isNotNull\",\"attribute\":\"a\"}", 0, 1},
+		{"{\"method\":\"select\",\"values\":[\"*\"]}", 0, 1},
+		{EQ("a", "[1,2,3]"), 3, 4},
+		{"{\"method\":\"or\",\"values\":[{\"method\":\"isNull\",\"attribute\":\"a\"},"
+		"{\"method\":\"isNull\",\"attribute\":\"b\"}]}", 0, 3},
+		{"{\"method\":\"and\",\"values\":[" EQ("a", "[1,2]") ",{\"method\":\"or\",\"values\":["
+		"{\"method\":\"isNotNull\",\"attribute\":\"b\"}," EQ("c", "[\"x\"]") "]}]}", 3, 8},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		Query		q;
+		Buf			err = BUF_INIT;
+		uint32_t	values = 0;
+		uint32_t	cost = 0;
+
+		CHECK(query_compile(cases[i].text, strlen(cases[i].text), &q, &err));
+		query_count(&q, &values, &cost);
+		CHECK(values == cases[i].values && cost == cases[i].cost);
+		if (values != cases[i].values || cost != cases[i].cost)
+			fprintf(stderr, "  %s: %u values, cost %u\n", cases[i].text, values, cost);
+		query_free(&q);
+		buf_free(&err);
+	}
+}
+
 /* ---- delivery ---- */
 
 /*
@@ -957,6 +1072,8 @@ main(void)
 	test_subscribe_invalid();
 	test_limits();
 	test_budgets();
+	test_budgets_cost_and_address();
+	test_query_count();
 	test_query_semantics();
 	test_subscription_queries();
 	test_delivery();
