@@ -83,10 +83,14 @@ CREATE TABLE realtime.tracked_tables (
 );
 SELECT pg_catalog.pg_extension_config_dump('realtime.tracked_tables', '');
 
--- The database ids this database's events may carry, for the relay's
--- warnings about channels that never match: this session's, and every
--- pg_realtime.database_id that ALTER DATABASE or ALTER ROLE set for it
--- (a session of the relay, connected earlier, may not see those yet).
+-- The database ids this database's events may carry: the relay accepts
+-- events with these ids from this database (and names them in its warnings
+-- about channels that never match).  This session's, and the
+-- pg_realtime.database_id that ALTER DATABASE set for this database (a
+-- session of the relay, connected earlier, may not see it yet).  Not those
+-- of ALTER ROLE (for all databases or IN DATABASE): a role granted SET on
+-- the parameter may set it for itself, and its events would then speak for
+-- another database.
 CREATE FUNCTION realtime.database_ids()
 RETURNS SETOF text
 LANGUAGE sql STABLE
@@ -96,7 +100,8 @@ AS $$
   UNION
   SELECT substr(c, length('pg_realtime.database_id=') + 1)
     FROM pg_db_role_setting s, unnest(s.setconfig) c
-   WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+   WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND s.setrole = 0
      AND c LIKE 'pg\_realtime.database\_id=_%'
 $$;
 

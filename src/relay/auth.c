@@ -397,9 +397,14 @@ auth_setup_function(Auth *auth, Buf *err)
 	const RelayConfig *config = &auth->relay->config;
 	const char *fn = config->auth_function ? config->auth_function : "";
 	const char *conninfo = config->nconninfo > 0 ? config->conninfo[0] : "";
+	const char *auth_conninfo = config->auth_conninfo ? config->auth_conninfo : "";
 
-	if (auth->fn && fn[0] && authfn_is_for(auth->fn, conninfo, fn))
+	if (auth->fn && fn[0] && authfn_is_for(auth->fn, conninfo, auth_conninfo, fn))
+	{
+		/* who owns the function may have changed: check again */
+		authfn_reconnect(auth->fn);
 		return true;
+	}
 	if (auth->fn)
 	{
 		AuthFn	   *old = auth->fn;
@@ -415,7 +420,7 @@ auth_setup_function(Auth *auth, Buf *err)
 		buf_append_str(err, "auth_function needs a database connection");
 		return false;
 	}
-	auth->fn = authfn_create(auth->relay, conninfo, fn, err);
+	auth->fn = authfn_create(auth->relay, conninfo, auth_conninfo, fn, err);
 	return auth->fn != NULL;
 }
 

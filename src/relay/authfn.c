@@ -9,6 +9,18 @@
  * another schema can stand in for them.  A query that outlives
  * auth_timeout (a hung network) costs the connection: it is dropped and
  * made again, since PostgreSQL 15's libpq cannot cancel without blocking.
+ *
+ * The function runs with the rights of the role it is called as, and its
+ * owner (or its schema's) can change what it does: before any call on a
+ * new connection, a query checks that this gives nobody more than they
+ * have.  On the relay's own login (auth_conninfo empty), the function and
+ * its schema must be owned by that role or a superuser; on a login of its
+ * own, that login must be no superuser (nor a member of one) and unable to
+ * read realtime.keys.  Otherwise the function is not called: tokens for it
+ * are refused, the reason is logged, and the check is made again on the
+ * next connection (backoff, or a reload).  The check and the calls are
+ * separate statements: one statement could run the function before the
+ * check (constant folding, inlining of SQL functions).
  */
 #include "authfn.h"
 #include "jsontext.h"
@@ -31,12 +43,14 @@
 /* tokens waiting for the function, at most; beyond, "busy" */
 #define AUTHFN_MAX_QUEUE 1024
 #define AUTHFN_UNAVAILABLE "the session could not be checked; try again later"
+#define AUTHFN_REFUSED "the session could not be checked: the relay refuses to call its auth function (see its log)"
 
 typedef enum AuthFnState
 {
 	AUTHFN_WAITING,				/* backoff before the next connection attempt */
 	AUTHFN_CONNECTING,
 	AUTHFN_SETUP,				/* search_path and statement_timeout being set */
+	AUTHFN_CHECKING,			/* who can change the function, or who runs it */
 	AUTHFN_READY
 } AuthFnState;
 
@@ -75,7 +89,11 @@ struct AuthFn
 	Watch		watch;
 	Relay	   *relay;
 	char	   *conninfo;
+	char	   *auth_conninfo;	/* "" or options over conninfo */
+	char	  **keys;			/* what PQconnectStartParams() gets, */
+	char	  **values;			/* NULL-terminated: see authfn_params() */
 	char	   *function;
+	char	   *signature;		/* "schema"."fn"(pg_catalog.text) */
 	char	   *query;
 	PGconn	   *conn;
 	AuthFnState state;
@@ -84,6 +102,9 @@ struct AuthFn
 	AuthLookup *inflight;
 	bool		draining;		/* reading a query's results: send nothing */
 	bool		setup_failed;
+	bool		refuse;			/* the check failed: drop the connection */
+	bool		refusing;		/* and no check passed since: tokens refused */
+	char	   *refused;		/* why the last check failed (logged), or NULL */
 	DNode		queue;			/* AuthLookup.node, oldest first */
 	int			nqueued;
 	CacheEntry **buckets;
@@ -270,9 +291,8 @@ authfn_watch_socket(AuthFn *fn, uint32_t events)
 
 /* Drop the connection (the query in flight fails) and schedule another. */
 static void
-authfn_fail(AuthFn *fn, const char *what, int backoff_ms)
+authfn_drop(AuthFn *fn, int backoff_ms)
 {
-	authfn_warn(fn, what, fn->conn ? PQerrorMessage(fn->conn) : "");
 	if (fn->watch.fd >= 0)
 		loop_remove(&fn->relay->loop, &fn->watch);
 	if (fn->conn)
@@ -294,16 +314,19 @@ authfn_fail(AuthFn *fn, const char *what, int backoff_ms)
 	}
 }
 
+/* As authfn_drop(), after a warning with the connection's error. */
+static void
+authfn_fail(AuthFn *fn, const char *what, int backoff_ms)
+{
+	authfn_warn(fn, what, fn->conn ? PQerrorMessage(fn->conn) : "");
+	authfn_drop(fn, backoff_ms);
+}
+
 static void
 authfn_start(AuthFn *fn)
 {
-	/* as listener.c: bounded waits unless the connection string says otherwise */
-	const char *keys[] = {"options", "keepalives_idle", "keepalives_interval",
-	"keepalives_count", "dbname", "fallback_application_name", NULL};
-	const char *values[] = {"-c search_path=pg_catalog,pg_temp", "10", "5", "3",
-	fn->conninfo, "pg_realtime auth", NULL};
-
-	fn->conn = PQconnectStartParams(keys, values, 1);
+	fn->conn = PQconnectStartParams((const char *const *) fn->keys,
+									(const char *const *) fn->values, 1);
 	if (fn->conn == NULL || PQstatus(fn->conn) == CONNECTION_BAD)
 	{
 		authfn_fail(fn, "could not start a connection", fn->backoff_ms);
@@ -328,29 +351,80 @@ append_identifier(Buf *b, const char *s, size_t len)
 	buf_append_char(b, '"');
 }
 
+/*
+ * The connection's parameters: as listener.c's (bounded waits unless the
+ * connection string says otherwise), then auth_conninfo's options, which
+ * replace the relay's.  False with the reason in err if it does not parse.
+ */
+static bool
+authfn_params(AuthFn *fn, Buf *err)
+{
+	static const char *const base[][2] = {
+		{"options", "-c search_path=pg_catalog,pg_temp"}, {"keepalives_idle", "10"},
+		{"keepalives_interval", "5"}, {"keepalives_count", "3"}, {"dbname", NULL},
+		{"fallback_application_name", "pg_realtime auth"}};
+	const int	nbase = (int) (sizeof(base) / sizeof(base[0]));
+	PQconninfoOption *opts = NULL;
+	char	   *why = NULL;
+	int			n = nbase;
+
+	if (fn->auth_conninfo[0])
+	{
+		opts = PQconninfoParse(fn->auth_conninfo, &why);
+		if (opts == NULL)
+		{
+			buf_printf(err, "auth_conninfo: %s", why ? why : "out of memory");
+			PQfreemem(why);
+			return false;
+		}
+		for (PQconninfoOption *o = opts; o->keyword; o++)
+			n += o->val != NULL;
+	}
+	fn->keys = relay_calloc((size_t) n + 1, sizeof(char *));
+	fn->values = relay_calloc((size_t) n + 1, sizeof(char *));
+	n = 0;
+	for (int i = 0; i < nbase; i++, n++)
+	{
+		fn->keys[n] = relay_strdup(base[i][0]);
+		fn->values[n] = relay_strdup(base[i][1] ? base[i][1] : fn->conninfo);
+	}
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (o->val != NULL)
+		{
+			fn->keys[n] = relay_strdup(o->keyword);
+			fn->values[n++] = relay_strdup(o->val);
+		}
+	PQconninfoFree(opts);
+	return true;
+}
+
 AuthFn *
-authfn_create(Relay *relay, const char *conninfo, const char *function, Buf *err)
+authfn_create(Relay *relay, const char *conninfo, const char *auth_conninfo,
+			  const char *function, Buf *err)
 {
 	const char *dot = strchr(function, '.');
 	AuthFn	   *fn;
 	Buf			q = BUF_INIT;
+	Buf			sig = BUF_INIT;
 
 	if (dot == NULL || dot == function || dot[1] == '\0' || strchr(dot + 1, '.') != NULL)
 	{
 		buf_printf(err, "auth_function \"%s\" must be schema.function", function);
 		return NULL;
 	}
-	buf_append_str(&q, "SELECT ");
-	append_identifier(&q, function, (size_t) (dot - function));
-	buf_append_char(&q, '.');
-	append_identifier(&q, dot + 1, strlen(dot + 1));
-	buf_append_str(&q, "($1::pg_catalog.text)::pg_catalog.text");
+	append_identifier(&sig, function, (size_t) (dot - function));
+	buf_append_char(&sig, '.');
+	append_identifier(&sig, dot + 1, strlen(dot + 1));
+	buf_printf(&q, "SELECT %s($1::pg_catalog.text)::pg_catalog.text", sig.data);
+	buf_append_str(&sig, "(pg_catalog.text)");
 
 	fn = relay_calloc(1, sizeof(AuthFn));
 	fn->relay = relay;
 	fn->watch.fd = -1;
 	fn->conninfo = relay_strdup(conninfo);
+	fn->auth_conninfo = relay_strdup(auth_conninfo);
 	fn->function = relay_strdup(function);
+	fn->signature = buf_steal(&sig, NULL);
 	fn->query = buf_steal(&q, NULL);
 	fn->backoff_ms = AUTHFN_BACKOFF_MIN_MS;
 	fn->deadline_ms = -1;
@@ -358,14 +432,39 @@ authfn_create(Relay *relay, const char *conninfo, const char *function, Buf *err
 	dlist_init(&fn->lru);
 	fn->mask = 1023;
 	fn->buckets = relay_calloc(fn->mask + 1, sizeof(CacheEntry *));
+	if (!authfn_params(fn, err))
+	{
+		authfn_destroy(fn);
+		return NULL;
+	}
 	authfn_start(fn);
 	return fn;
 }
 
 bool
-authfn_is_for(const AuthFn *fn, const char *conninfo, const char *function)
+authfn_is_for(const AuthFn *fn, const char *conninfo, const char *auth_conninfo,
+			  const char *function)
 {
-	return strcmp(fn->conninfo, conninfo) == 0 && strcmp(fn->function, function) == 0;
+	return strcmp(fn->conninfo, conninfo) == 0 && strcmp(fn->auth_conninfo, auth_conninfo) == 0 &&
+		strcmp(fn->function, function) == 0;
+}
+
+void
+authfn_reconnect(AuthFn *fn)
+{
+	/* tokens wait for the new connection's check, not the last one's */
+	fn->refusing = false;
+	/* the lookup in flight is asked again on the new connection */
+	if (fn->inflight)
+	{
+		dlist_push_tail(fn->queue.next, &fn->inflight->node);	/* first */
+		fn->nqueued++;
+		fn->inflight = NULL;
+	}
+	if (fn->state != AUTHFN_WAITING)
+		authfn_drop(fn, 0);
+	else
+		fn->deadline_ms = fn->relay->loop.now_ms;
 }
 
 void
@@ -387,26 +486,60 @@ authfn_destroy(AuthFn *fn)
 	if (fn->conn)
 		PQfinish(fn->conn);
 	free(fn->buckets);
+	for (int i = 0; fn->keys && fn->keys[i]; i++)
+	{
+		free(fn->keys[i]);
+		free(fn->values[i]);
+	}
+	free(fn->keys);
+	free(fn->values);
 	free(fn->conninfo);
+	free(fn->auth_conninfo);
 	free(fn->function);
+	free(fn->signature);
 	free(fn->query);
+	free(fn->refused);
 	free(fn);
 }
 
-/* Connected: pin search_path and statement_timeout before any lookup. */
+/*
+ * Connected: pin search_path and statement_timeout before any lookup, and
+ * check who can change the function (on the relay's own login: columns
+ * 2-7, no row if it does not exist) or who it would run as (on
+ * auth_conninfo's: columns 2-4).  See the header comment.
+ */
+#define AUTHFN_SETUP_SQL \
+	"SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)," \
+	" pg_catalog.set_config('statement_timeout', $1, false), "
+#define AUTHFN_CHECK_OWNERS_SQL AUTHFN_SETUP_SQL \
+	"fo.rolname, fo.rolsuper OR fo.rolname OPERATOR(pg_catalog.=) CURRENT_USER," \
+	" n.nspname, so.rolname, so.rolsuper OR so.rolname OPERATOR(pg_catalog.=) CURRENT_USER, CURRENT_USER" \
+	" FROM pg_catalog.pg_proc AS p" \
+	" JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace" \
+	" JOIN pg_catalog.pg_roles AS fo ON fo.oid OPERATOR(pg_catalog.=) p.proowner" \
+	" JOIN pg_catalog.pg_roles AS so ON so.oid OPERATOR(pg_catalog.=) n.nspowner" \
+	" WHERE p.oid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure($2)::pg_catalog.oid"
+#define AUTHFN_CHECK_LOGIN_SQL AUTHFN_SETUP_SQL \
+	"r.rolname, EXISTS (SELECT FROM pg_catalog.pg_roles AS s" \
+	"  WHERE s.rolsuper AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER'))," \
+	" COALESCE((SELECT pg_catalog.has_table_privilege(r.oid, c.oid, 'SELECT')" \
+	"  FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS k" \
+	"  ON k.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE k.nspname OPERATOR(pg_catalog.=) 'realtime'" \
+	"  AND c.relname OPERATOR(pg_catalog.=) 'keys'), false)" \
+	" FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER"
+
 static void
 authfn_send_setup(AuthFn *fn)
 {
 	char		timeout[32];
-	const char *params[1] = {timeout};
+	const char *params[2] = {timeout, fn->signature};
+	bool		own_login = fn->auth_conninfo[0] == '\0';
 
 	/* the connection string may have replaced the options: set them again */
 	snprintf(timeout, sizeof(timeout), "%dms", fn->relay->config.auth_timeout_ms);
 	fn->state = AUTHFN_SETUP;
-	if (!PQsendQueryParams(fn->conn,
-						   "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
-						   " pg_catalog.set_config('statement_timeout', $1, false)",
-						   1, NULL, params, NULL, NULL, 0))
+	if (!PQsendQueryParams(fn->conn, own_login ? AUTHFN_CHECK_OWNERS_SQL : AUTHFN_CHECK_LOGIN_SQL,
+						   own_login ? 2 : 1, NULL, params, NULL, NULL, 0))
 	{
 		authfn_fail(fn, "could not send a query", fn->backoff_ms);
 		return;
@@ -445,6 +578,56 @@ authfn_next_query(AuthFn *fn)
 	authfn_watch_socket(fn, PQflush(fn->conn) == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
+/* Log why the function is not called (once for one reason), and remember it. */
+static void
+authfn_refused(AuthFn *fn, const char *why)
+{
+	if (fn->refused == NULL || strcmp(fn->refused, why) != 0)
+		relay_log(RLOG_WARNING, "auth function %s: %s", fn->function, why);
+	free(fn->refused);
+	fn->refused = relay_strdup(why);
+	fn->refusing = true;
+}
+
+/* The setup query's answer: may the function be called?  See the header comment. */
+static bool
+authfn_check(AuthFn *fn, PGresult *res)
+{
+	Buf			why = BUF_INIT;
+	const char *fix = "; set pg_realtime.auth_conninfo to a login with nothing but EXECUTE on the function";
+
+#define COL(i) PQgetvalue(res, 0, (i))
+	if (PQntuples(res) != 1)
+		buf_printf(&why, "refusing to call it: there is no function %s", fn->signature);
+	else if (fn->auth_conninfo[0] == '\0' && (strcmp(COL(3), "t") != 0 || strcmp(COL(6), "t") != 0))
+		buf_printf(&why, "refusing to call it as the relay's role \"%s\": it is owned by \"%s\" "
+				   "and its schema \"%s\" by \"%s\", but only the relay's role or a superuser may own "
+				   "them (another owner could make it run any SQL as \"%s\")%s, "
+				   "or make the function and its schema owned by \"%s\" or a superuser",
+				   COL(7), COL(2), COL(4), COL(5), COL(7), fix, COL(7));
+	else if (fn->auth_conninfo[0] != '\0' && strcmp(COL(3), "t") == 0)
+		buf_printf(&why, "refusing to call it as \"%s\" (auth_conninfo): a superuser or a member "
+				   "of one would run whatever the function's owner makes it do%s",
+				   COL(2), fix);
+	else if (fn->auth_conninfo[0] != '\0' && strcmp(COL(4), "t") == 0)
+		buf_printf(&why, "refusing to call it as \"%s\" (auth_conninfo): that role can read "
+				   "realtime.keys, which the function's owner could copy through it%s",
+				   COL(2), fix);
+#undef COL
+	if (why.len == 0)
+	{
+		if (fn->refused)
+			relay_log(RLOG_INFO, "auth function %s: checked again: calling it", fn->function);
+		free(fn->refused);
+		fn->refused = NULL;
+		fn->refusing = false;
+		return true;
+	}
+	authfn_refused(fn, why.data);
+	buf_free(&why);
+	return false;
+}
+
 static void
 authfn_on_result(AuthFn *fn, PGresult *res)
 {
@@ -454,9 +637,11 @@ authfn_on_result(AuthFn *fn, PGresult *res)
 	{
 		if (st != PGRES_TUPLES_OK)
 		{
-			authfn_warn(fn, "could not pin search_path", PQresultErrorMessage(res));
+			authfn_warn(fn, "could not set up the connection", PQresultErrorMessage(res));
 			fn->setup_failed = true;
 		}
+		else if (!authfn_check(fn, res))
+			fn->refuse = true;
 		else
 		{
 			fn->state = AUTHFN_READY;
@@ -533,6 +718,18 @@ authfn_on_io(Watch *w, uint32_t events)
 		authfn_fail(fn, "setting up the connection failed", fn->backoff_ms);
 		return;
 	}
+	if (fn->refuse)
+	{
+		/* what waits is answered now; the check is made again on the next connection */
+		fn->refuse = false;
+		while (!dlist_empty(&fn->queue))
+		{
+			fn->nqueued--;
+			lookup_finish(fn, dlist_container(AuthLookup, node, fn->queue.next), NULL, AUTHFN_REFUSED);
+		}
+		authfn_drop(fn, fn->backoff_ms);
+		return;
+	}
 	if (PQstatus(fn->conn) == CONNECTION_BAD)
 	{
 		authfn_fail(fn, "connection lost", fn->backoff_ms);
@@ -570,6 +767,11 @@ authfn_lookup(AuthFn *fn, const char *token, size_t len, AuthDoneFn done, void *
 			return AUTH_OK;
 		}
 		buf_append_str(err, e->error ? e->error : "the session expired");
+		return AUTH_FAILED;
+	}
+	if (fn->refusing && fn->state != AUTHFN_READY)
+	{
+		buf_append_str(err, AUTHFN_REFUSED);
 		return AUTH_FAILED;
 	}
 	/* the same token already on its way? */

@@ -60,6 +60,7 @@ typedef struct RelayConfig
 	int			jwt_leeway_s;	/* clock skew allowed for exp, nbf, iat */
 	char	   *server_role;	/* "role" claim that sees every event */
 	char	   *auth_function;	/* schema.function(token text) returns jsonb */
+	char	   *auth_conninfo;	/* libpq options of its connection; "": own */
 	int			auth_timeout_ms;	/* longest wait for its answer */
 	int			auth_cache_ttl_ms;	/* how long its answers are reused */
 	int			auth_cache_size;	/* answers kept at most */

@@ -122,6 +122,11 @@ const RelaySetting relay_settings[] = {
 				   "SCHEMA.NAME", "SQL function (token text) returns jsonb that checks opaque session tokens.",
 				   "It returns the claims a JWT would carry, or NULL for an invalid session. "
 				   "Called on a connection of the relay's own in the first database."),
+	STRING_SETTING("auth_conninfo", 0, auth_conninfo, RELAY_SETTING_SECRET, "",
+				   "CONNINFO", "libpq options of the auth function's connection, over the first database's.",
+				   "Name a login with nothing but EXECUTE on the function (user=rt_auth): the function "
+				   "runs with its rights. Empty: the relay's own login, and then the function and its "
+				   "schema must be owned by the relay's role or a superuser."),
 	INT_SETTING("auth_timeout", 0, auth_timeout_ms, RELAY_UNIT_MS, 0, 5000, 100, 600000,
 				"MS", "Longest wait for the auth function's answer.", NULL),
 	INT_SETTING("auth_cache_ttl", 0, auth_cache_ttl_ms, RELAY_UNIT_MS, 0, 60000, 0, INT_MAX,

@@ -1,10 +1,15 @@
 // authfn.test.mjs - opaque session tokens checked by the application's own SQL function
 //
 // pg_realtime.auth_function = 'app.session_claims' looks the token up in a
-// sessions table and returns the claims a JWT would carry.  The relay calls
-// it on a connection of its own with search_path pinned, caches the answers
-// for auth_cache_ttl (1 s here), gives up after auth_timeout (1 s here), and
-// never stops serving others while it waits.
+// sessions table and returns the claims a JWT would carry.  Set up as
+// README says: the function is SECURITY DEFINER, owned by the application's
+// role app, and called as rt_auth (pg_realtime.auth_conninfo), a login with
+// nothing but EXECUTE on it.  The relay calls it on a connection of its own
+// with search_path pinned, caches the answers for auth_cache_ttl (1 s
+// here), gives up after auth_timeout (1 s here), and never stops serving
+// others while it waits.  The last tests are the function's owner trying
+// to run SQL with the relay's rights: the relay does not call a function
+// that a role less trusted than the one it runs as could change.
 //
 // Timing: the latency bound (an event reaches a subscriber within 100 ms
 // while the function hangs) holds on a loaded 2-vCPU machine; it is
@@ -13,20 +18,24 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { connectWs, isEvent } from './lib/clients.mjs';
-import { useCluster } from './lib/cluster.mjs';
+import { StandaloneRelay, useCluster } from './lib/cluster.mjs';
 import { Channel, Client, Realtime, subscribeAndWait } from './lib/sdk.mjs';
 import { sleep, waitFor, withTimeout } from './lib/wait.mjs';
 
 const RELAY = 18786;
 const cluster = useCluster({
   name: 'authfn', port: 55482, relayPort: RELAY,
-  conf: ["pg_realtime.auth_function = 'app.session_claims'", 'pg_realtime.auth_cache_ttl = 1s',
-    'pg_realtime.auth_timeout = 1s'],
-  setup: (c) => c.sql(`
-    CREATE SCHEMA app;
+  conf: ["pg_realtime.auth_function = 'app.session_claims'", "pg_realtime.auth_conninfo = 'user=rt_auth'",
+    'pg_realtime.auth_cache_ttl = 1s', 'pg_realtime.auth_timeout = 1s', 'pg_realtime.reconnect_max_delay = 300ms'],
+  setup: async (c) => {
+    await c.sql(`
+    CREATE ROLE app;
+    CREATE ROLE rt_auth LOGIN;
+    CREATE SCHEMA app AUTHORIZATION app;
+    SET ROLE app;
     CREATE TABLE app.sessions (secret text PRIMARY KEY, user_id text NOT NULL,
                                teams text[] NOT NULL DEFAULT '{}', expires_at timestamptz NOT NULL);
-    CREATE FUNCTION app.session_claims(token text) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+    CREATE FUNCTION app.session_claims(token text) RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
     BEGIN
       RAISE LOG 'session_claims(%)', token;  -- counted by the tests
       IF token LIKE 'slow-%' THEN PERFORM pg_catalog.pg_sleep(5); END IF;
@@ -39,10 +48,23 @@ const cluster = useCluster({
                                         'exp', extract(epoch FROM s.expires_at)::bigint)
               FROM app.sessions s WHERE s.secret = token AND s.expires_at > now());
     END $$;
+    REVOKE EXECUTE ON FUNCTION app.session_claims(text) FROM PUBLIC;
+    GRANT USAGE ON SCHEMA app TO rt_auth;
+    GRANT EXECUTE ON FUNCTION app.session_claims(text) TO rt_auth;
+    RESET ROLE;
     INSERT INTO app.sessions VALUES ('s-alice', 'alice', '{t1}', now() + interval '1 hour');
     CREATE TABLE notes (id text PRIMARY KEY, perms text[], at double precision DEFAULT
       extract(epoch FROM clock_timestamp()) * 1000);
-    SELECT realtime.track('public.notes', permissions_column => 'perms');`),
+    SELECT realtime.track('public.notes', permissions_column => 'perms');`);
+    // the relay connected before rt_auth and the function existed: it retries
+    const c1 = await connectWs(URL);
+    try {
+      await waitFor(async () => (await authenticate(c1, 's-alice')).type === 'response',
+        { timeout: 15000, interval: 200, what: 'the relay to call the function as rt_auth' });
+    } finally {
+      await c1.close();
+    }
+  },
   teardown: async () => {
     for (const rt of realtimes) await withTimeout(rt.disconnect(), 3000, 'SDK disconnect').catch(() => {});
   },
@@ -99,9 +121,9 @@ describe('sessions from the application\'s tables', () => {
   });
 
   test('the function runs on a connection of the relay\'s own, search_path pinned to pg_catalog, pg_temp', async () => {
-    const apps = await cluster.sql(`SELECT application_name FROM pg_stat_activity
+    const apps = await cluster.sql(`SELECT application_name || ' as ' || usename FROM pg_stat_activity
                                     WHERE application_name LIKE 'pg_realtime%' ORDER BY 1`);
-    assert.deepEqual(apps.split('\n'), ['pg_realtime', 'pg_realtime auth']);
+    assert.deepEqual(apps.split('\n'), ['pg_realtime as postgres', 'pg_realtime auth as rt_auth']);
     const c = await connectWs(URL);
     try {
       const a = await authenticate(c, 'search-path');
@@ -173,6 +195,108 @@ describe('a function that hangs', () => {
     } finally {
       await good.close();
       await Promise.all(waiting.map((c) => c.close()));
+    }
+  });
+});
+
+describe('the function\'s owner cannot borrow the relay\'s rights', () => {
+  // README's example before auth_conninfo: a SECURITY DEFINER function owned
+  // by the application's role app (no superuser), called on the relay's own
+  // login.  app may replace it at any time with one that is not SECURITY
+  // DEFINER, which would then run as the relay's role.
+  const RELAY_B = 18787;
+  const STANDALONE = 18788;
+  const owned = useCluster({
+    name: 'authfn-owner', port: 55483, relayPort: RELAY_B,
+    conf: ["pg_realtime.auth_function = 'app.session_claims'", 'pg_realtime.reconnect_max_delay = 300ms'],
+    setup: (c) => c.sql(`
+      CREATE ROLE app LOGIN;
+      CREATE ROLE rt_relay LOGIN;
+      SELECT realtime.grant_relay('rt_relay');
+      CREATE ROLE rt_auth LOGIN;
+      CREATE SCHEMA app AUTHORIZATION app;
+      SET ROLE app;
+      CREATE TABLE app.sessions (secret text PRIMARY KEY, user_id text NOT NULL, expires_at timestamptz NOT NULL);
+      INSERT INTO app.sessions VALUES ('s-ann', 'ann', now() + interval '1 hour');
+      CREATE TABLE app.stolen (id int, key bytea);
+      GRANT INSERT ON app.stolen TO PUBLIC;
+      GRANT USAGE ON SCHEMA app TO PUBLIC;
+      CREATE FUNCTION app.session_claims(token text) RETURNS jsonb
+      LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        SELECT jsonb_build_object('sub', s.user_id, 'exp', extract(epoch FROM s.expires_at)::bigint)
+        FROM app.sessions s WHERE s.secret = token AND s.expires_at > now() $$;
+      RESET ROLE;`),
+  });
+  const urlOf = (port) => `ws://127.0.0.1:${port}/v1/realtime?project=demo`;
+  const REFUSED = 'Session is not valid: the session could not be checked: the relay refuses to call its auth function (see its log).';
+
+  test('a superuser relay does not call it: its owner does not become a superuser', async () => {
+    await owned.sql(`SET ROLE app;
+      CREATE OR REPLACE FUNCTION app.session_claims(token text) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
+      BEGIN
+        EXECUTE 'ALTER ROLE app SUPERUSER';  -- as whoever calls it
+        RETURN jsonb_build_object('sub', 'app', 'exp', 4102444800);
+      END $$;`);
+    const c = await connectWs(urlOf(RELAY_B));
+    try {
+      const a = await authenticate(c, 'opaque-session-secret');
+      assert.equal(await owned.sql("SELECT rolsuper FROM pg_roles WHERE rolname = 'app'"), 'f',
+        'app is still no superuser');
+      assert.deepEqual(a.data, { code: 1003, message: REFUSED });
+      await waitFor(() => /auth function app.session_claims: refusing to call it as the relay's role "postgres": it is owned by "app" and its schema "app" by "app"/.test(owned.serverLog()),
+        { what: 'the log line saying why' });
+    } finally {
+      await c.close();
+    }
+    // owned by the relay's role (a function and schema only it can change): called
+    await owned.sql(`SET ROLE app;
+      CREATE OR REPLACE FUNCTION app.session_claims(token text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+        SELECT jsonb_build_object('sub', s.user_id, 'exp', extract(epoch FROM s.expires_at)::bigint)
+        FROM app.sessions s WHERE s.secret = token $$;
+      RESET ROLE;
+      ALTER FUNCTION app.session_claims(text) OWNER TO postgres;
+      ALTER SCHEMA app OWNER TO postgres;`);
+    await owned.reload(''); // the relay checks again
+    const d = await connectWs(urlOf(RELAY_B));
+    try {
+      assert.equal((await authenticate(d, 's-ann')).data.user?.$id, 'ann');
+    } finally {
+      await d.close();
+      await owned.sql(`ALTER SCHEMA app OWNER TO app; ALTER FUNCTION app.session_claims(text) OWNER TO app`);
+    }
+  });
+
+  test('a least-privilege relay does not let it copy realtime.keys; auth_conninfo runs it as rt_auth', async () => {
+    await owned.sql(`SET ROLE app;
+      CREATE OR REPLACE FUNCTION app.session_claims(token text) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
+      BEGIN
+        INSERT INTO app.stolen SELECT id, key FROM realtime.keys;  -- as whoever calls it
+        RETURN NULL;
+      END $$;`);
+    const stolen = () => owned.sql('SELECT count(*) FROM app.stolen');
+    const conninfo = owned.conninfo.replace('user=postgres', 'user=rt_relay');
+    // [--auth-conninfo, the answer, the relay's log line]
+    const cases = [
+      [null, REFUSED, /refusing to call it as the relay's role "rt_relay": it is owned by "app"/],
+      ['user=rt_auth', 'Session is not valid: the session could not be checked; try again later.',
+        /auth function app.session_claims: failed: ERROR: {2}permission denied for (table keys|schema realtime)/],
+      ['user=postgres', REFUSED, /refusing to call it as "postgres" \(auth_conninfo\): a superuser/],
+      ['user=rt_relay', REFUSED, /refusing to call it as "rt_relay" \(auth_conninfo\): that role can read realtime.keys/],
+    ];
+    for (const [authConninfo, answer, logged] of cases) {
+      const relay = new StandaloneRelay({ port: STANDALONE, conninfo,
+        flags: ['--auth-function', 'app.session_claims', ...(authConninfo ? ['--auth-conninfo', authConninfo] : [])] });
+      await relay.start();
+      const c = await connectWs(urlOf(STANDALONE));
+      try {
+        const a = await authenticate(c, 'anything');
+        assert.equal(await stolen(), '0', `no key copied (auth_conninfo ${authConninfo})`);
+        assert.deepEqual(a.data, { code: 1003, message: answer }, `the answer (auth_conninfo ${authConninfo})`);
+        await waitFor(() => logged.test(relay.log), { what: `the relay to log ${logged}` });
+      } finally {
+        await c.close();
+        await relay.stop();
+      }
     }
   });
 });

@@ -4,7 +4,8 @@
 // with no grants LISTENs (it sees ciphertext), forges notifications, replays
 // real ones (inline and pointers, from another session and from the sender
 // itself, after a reconnect), moves them to another database or channel,
-// sends under a retired key; and a database owner plants an operator on
+// sends under a retired key, sets pg_realtime.database_id for itself with
+// ALTER ROLE; and a database owner plants an operator on
 // the relay's search_path.  The relay of the first cluster runs as a role
 // with only realtime.grant_relay()'s grants, as README recommends; the
 // escalation needs a superuser relay (the default) to mean anything.
@@ -259,6 +260,41 @@ test('events naming another database than their own are dropped, even sealed', a
     await dropped('wrong_database', before, 1);
   } finally {
     await subs.close();
+  }
+});
+
+test('a role granted SET on pg_realtime.database_id cannot make its events speak for another database', async () => {
+  // PostgreSQL 15's GRANT SET ON PARAMETER lets writer set the parameter
+  // for itself (ALTER ROLE, for every database or IN DATABASE); the relay
+  // takes only ALTER DATABASE's, for the database the event came from
+  await cluster.sql('GRANT SET ON PARAMETER pg_realtime.database_id TO writer');
+  const channel = 'databases.other.collections.orders.documents';
+  const ws = await WsClient.open(`ws://127.0.0.1:${RELAY}/v1/realtime?project=p&channels[]=${channel}`);
+  try {
+    await ws.take('connected');
+    for (const scope of ['', ' IN DATABASE postgres']) {
+      const admin = await open({ user: 'writer' });
+      await admin.query(`ALTER ROLE writer${scope} SET pg_realtime.database_id = 'other'`);
+      // a rotation makes the relay read the keys, and the ids, again before
+      // what follows: it knows of the setting when the event comes
+      await cluster.sql('SELECT realtime.rotate_key()');
+      const w = await open({ user: 'writer' }); // role settings apply at login
+      assert.equal((await w.query("SELECT current_setting('pg_realtime.database_id') AS id")).rows[0].id, 'other');
+      const before = await health(RELAY);
+      await w.query(`INSERT INTO orders VALUES (${nextId++}, 'claims database other${scope}', null)`);
+      await dropped('wrong_database', before, 1);
+      await admin.query(`ALTER ROLE writer${scope} RESET pg_realtime.database_id`);
+      // the relay is done with it: what comes next for "other" is the real event
+      const id = nextId++;
+      await cluster.sql(`INSERT INTO orders VALUES (${id}, 'real', null)`, { database: 'other' });
+      const e = await ws.inbox.take(isEvent(), 5000, 'the event of database other');
+      assert.equal(e.data.payload.id, id, `the event of database other, not writer's (ALTER ROLE${scope})`);
+    }
+  } finally {
+    await ws.close();
+    await cluster.sql(`ALTER ROLE writer RESET pg_realtime.database_id;
+      ALTER ROLE writer IN DATABASE postgres RESET pg_realtime.database_id;
+      REVOKE SET ON PARAMETER pg_realtime.database_id FROM writer`);
   }
 });
 
