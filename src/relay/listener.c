@@ -262,9 +262,8 @@ listener_large_seen(Listener *l, int64_t id)
 
 /*
  * May an event of this database carry this database id?  The relay's
- * session's own, or one that ALTER DATABASE or ALTER ROLE set for this
- * database since (pg_realtime.database_id is superuser-only, so those are
- * trusted).
+ * session's own, or one that ALTER DATABASE set for this database since
+ * (realtime.database_ids(): the database's owner or a superuser set it).
  */
 static bool
 listener_database_ok(const Listener *l, const char *id)
