@@ -26,6 +26,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "sealed.h"
+#include "settings.h"
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
@@ -878,6 +879,7 @@ listener_take_setup(Listener *l, PGresult *res)
 {
 	uint64_t	floor;
 	const char *seal;
+	bool		sealing;
 
 	if (PQntuples(res) != 1 || PQnfields(res) != 6)
 	{
@@ -891,8 +893,7 @@ listener_take_setup(Listener *l, PGresult *res)
 	free(l->database_id);
 	l->database_id = relay_strdup(PQgetvalue(res, 0, 2));
 	seal = PQgetisnull(res, 0, 3) ? "on" : PQgetvalue(res, 0, 3);
-	l->accept_plaintext = strcmp(seal, "off") == 0 || strcmp(seal, "false") == 0 ||
-		strcmp(seal, "0") == 0 || strcmp(seal, "no") == 0;
+	l->accept_plaintext = relay_parse_bool(seal, &sealing) && !sealing;
 	floor = strtoull(PQgetvalue(res, 0, 4), NULL, 10);
 	if (strcmp(PQgetvalue(res, 0, 5), "t") != 0 && floor > 0)
 		floor--;				/* never handed out yet */

@@ -276,8 +276,9 @@ bad:
 	return false;
 }
 
-static bool
-parse_bool_setting(const RelaySetting *s, const char *text, bool *out, Buf *err)
+/* A boolean as PostgreSQL spells one (on, true, yes, 1 and their opposites). */
+bool
+relay_parse_bool(const char *text, bool *out)
 {
 	static const char *const yes[] = {"on", "true", "yes", "1", NULL};
 	static const char *const no[] = {"off", "false", "no", "0", NULL};
@@ -295,6 +296,14 @@ parse_bool_setting(const RelaySetting *s, const char *text, bool *out, Buf *err)
 			return true;
 		}
 	}
+	return false;
+}
+
+static bool
+parse_bool_setting(const RelaySetting *s, const char *text, bool *out, Buf *err)
+{
+	if (relay_parse_bool(text, out))
+		return true;
 	buf_printf(err, "invalid value \"%s\" for %s: on or off is required", text, s->name);
 	return false;
 }

@@ -64,6 +64,9 @@ typedef struct RelaySetting
 	const char *detail;			/* GUC long_desc, or NULL */
 } RelaySetting;
 
+/* on/off, true/false, yes/no, 1/0 (any case): false if none of them */
+extern bool relay_parse_bool(const char *text, bool *out);
+
 extern const RelaySetting relay_settings[];
 extern const int relay_nsettings;
 

@@ -32,6 +32,7 @@
 #include "pgoutput.h"
 #include "ratelimit.h"
 #include "sealed.h"
+#include "settings.h"
 
 #include <ctype.h>
 #include <libpq-fe.h>
@@ -394,6 +395,7 @@ walsource_take_setup(WalSource *w, PGresult *res)
 {
 	char	   *error;
 	const char *seal;
+	bool		sealing;
 
 	if (PQntuples(res) < 1 || PQnfields(res) != 6)
 	{
@@ -411,8 +413,7 @@ walsource_take_setup(WalSource *w, PGresult *res)
 	free(w->database_id);
 	w->database_id = relay_strdup(PQgetvalue(res, 0, 2));
 	seal = PQgetisnull(res, 0, 3) ? "on" : PQgetvalue(res, 0, 3);
-	w->accept_plaintext = strcmp(seal, "off") == 0 || strcmp(seal, "false") == 0 ||
-		strcmp(seal, "0") == 0 || strcmp(seal, "no") == 0;
+	w->accept_plaintext = relay_parse_bool(seal, &sealing) && !sealing;
 	if (!sealed_reset(&w->sealed, PQgetvalue(res, 0, 1), WAL_PREFIX, 0))
 	{
 		relay_log(RLOG_WARNING, "replication slot \"%s\": database name too long", w->slot);
